@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: BSD-3-Clause
+EXTRA_DIST += config/README config/demo.json config/vhostd.example.json

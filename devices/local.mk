@@ -1,0 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Device types: one file each, listed in devices/registry.c.
+src_libvhostd_a_SOURCES += \
+	devices/registry.c \
+	devices/rng.c

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The configuration file (vhostd.json(5)): loading, validation with
+ * compiler-style errors (file:line:column: json.path: message), and helpers
+ * that device parse hooks use for their own keys.  Security model: the file
+ * is operator input but may be wrong in any way; every value is checked for
+ * type and range and nothing in it can crash the loader.
+ */
+#ifndef VHOSTD_CFG_H
+#define VHOSTD_CFG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+
+#include "device.h"
+
+#define CFG_ID_MAX	64	/* including NUL */
+#define CFG_SOCK_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
+#define CFG_DEFAULT_PATH	SYSCONFDIR "/vhostd/vhostd.json"
+#define CFG_DEFAULT_RUNDIR	"/run/vhostd"
+
+struct dev_cfg {
+	char			 id[CFG_ID_MAX];
+	const struct dev_ops	*ops;
+	char			 socket[CFG_SOCK_MAX];	/* absolute path */
+	unsigned		 index;		/* position in "devices" */
+	void			*priv;		/* ops->cfg_size bytes, parsed */
+};
+
+struct vhostd_cfg {
+	char			*path;		/* as given */
+	char			 runtime_dir[PATH_MAX];
+	int			 log_level;	/* LOG_*; LOG_NOTICE if unset */
+	bool			 log_level_set;
+	struct dev_cfg		*devs;
+	size_t			 ndevs;
+};
+
+/*
+ * Reads and validates the file.  On success returns the configuration and
+ * sets *errors to NULL.  On any error returns NULL and sets *errors to a
+ * malloc'ed text of every error found, one per line, each
+ * "FILE:LINE:COL: PATH: message" (the caller frees it).
+ */
+struct vhostd_cfg *cfg_load(const char *path, char **errors);
+
+/* The same from a string; `name` stands for the file name in messages. */
+struct vhostd_cfg *cfg_load_string(const char *text, const char *name,
+	    char **errors);
+
+void	cfg_free(struct vhostd_cfg *cfg);
+
+/* ---- for device parse hooks ---- */
+
+/* Reports an error at the JSON value at `path` (e.g. "devices[2].lines[1]");
+ * the position is that value's (or the nearest enclosing one's). */
+void	cfg_error(struct cfg_ctx *ctx, const char *path, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* Reports every key of obj not in the NULL-terminated list `allowed`.
+ * Returns 0 if none, else -1. */
+int	cfg_check_keys(struct cfg_ctx *ctx, json_t *obj, const char *path,
+	    const char *const allowed[]);
+
+/* Optional (or, with required, mandatory) string member `key` of obj.
+ * *out is set to the member's text (owned by obj) or to def if absent.
+ * Returns 0 or -1 after reporting (wrong type, missing, empty). */
+int	cfg_string(struct cfg_ctx *ctx, json_t *obj, const char *path,
+	    const char *key, bool required, const char *def, const char **out);
+
+/* Integer member in [min, max]; def if absent and not required. */
+int	cfg_uint(struct cfg_ctx *ctx, json_t *obj, const char *path,
+	    const char *key, bool required, uint64_t def, uint64_t min,
+	    uint64_t max, uint64_t *out);
+
+/* Boolean member; def if absent. */
+int	cfg_bool(struct cfg_ctx *ctx, json_t *obj, const char *path,
+	    const char *key, bool def, bool *out);
+
+#endif

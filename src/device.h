@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The interface between the core (src/) and a device type (devices/).  A
+ * device type exports one const struct dev_ops; devices/registry.c lists
+ * them all.  The core knows no device by name; a device knows nothing of
+ * sockets, processes or IPC.  Hooks marked "main" run in the unsandboxed
+ * main process and never see guest memory; hooks marked "worker" run in the
+ * device's sandboxed worker and see guest buffers only through struct
+ * virtq.  Optional hooks may be NULL.
+ */
+#ifndef VHOSTD_DEVICE_H
+#define VHOSTD_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "virtq.h"
+
+#define DEV_MAX_QUEUES		8
+#define DEV_MAX_HOST_FDS	8	/* fds a device's open hook may hand down */
+#define DEV_CFG_MAX		8192	/* bytes of a device's parsed config */
+#define DEV_CONFIG_SPACE_MAX	256	/* bytes of virtio config space */
+
+struct cfg_ctx;
+struct dev_ctx;
+
+/* What a worker hook returns after working a queue. */
+enum dev_run {
+	DEV_RUN_DRAINED,	/* popped until empty: core re-arms kicks */
+	DEV_RUN_PAUSED,		/* stopped early on purpose; the device calls
+				   dev_queue_run() itself when it can go on */
+};
+
+struct dev_ops {
+	const char	*name;		/* config "type" */
+	uint32_t	 virtio_id;
+	uint16_t	 num_queues;
+	uint16_t	 max_queue_size;	/* power of two <= VQ_MAX_SIZE */
+	uint64_t	 features;	/* device feature bits (the core adds
+					   VERSION_1, ring and vhost-user bits) */
+	size_t		 cfg_size;	/* sizeof the flat parsed config;
+					   <= DEV_CFG_MAX, no pointers in it */
+	size_t		 config_space_size;	/* <= DEV_CONFIG_SPACE_MAX */
+
+	/* main: checks and parses the device's own keys of its config object
+	 * at JSON path `path` into cfg (zeroed, cfg_size bytes).  The common
+	 * keys (id, type, socket, ...) are handled by the core and must be
+	 * passed to cfg_check_keys as allowed.  Returns 0 or -1 after
+	 * reporting every error with cfg_error(). */
+	int	(*parse)(struct cfg_ctx *ctx, json_t *obj, const char *path,
+		    void *cfg);
+
+	/* main: fills the virtio config space (config_space_size bytes). */
+	void	(*config_space)(const void *cfg, uint8_t *buf);
+
+	/* main: opens the host resources the worker will need (entropy file,
+	 * device node).  Stores up to DEV_MAX_HOST_FDS fds in fds and their
+	 * count in *nfds; main owns them and hands copies to each worker.
+	 * Returns 0, or -1 with a message in err. */
+	int	(*open)(const void *cfg, int *fds, unsigned *nfds, char *err,
+		    size_t errlen);
+
+	/* worker: sets up per-instance state (ctx->priv) from ctx->cfg and the
+	 * host fds.  Runs before the worker maps guest memory. */
+	int	(*init)(struct dev_ctx *ctx);
+
+	/* worker: a queue has work (kick, ring start, or resume).  Pops,
+	 * handles and pushes requests; the core flushes used entries. */
+	enum dev_run (*run)(struct dev_ctx *ctx, unsigned qidx);
+
+	/* worker: every queue is being stopped or reset: drop held requests
+	 * and timers.  Returns the device to its state after init. */
+	void	(*reset)(struct dev_ctx *ctx);
+
+	/* worker: frees ctx->priv. */
+	void	(*fini)(struct dev_ctx *ctx);
+};
+
+/* Worker-side view of one device instance, owned by the worker runtime. */
+struct dev_ctx {
+	const char		*id;		/* config id, for logs */
+	const struct dev_ops	*ops;
+	const void		*cfg;		/* ops->cfg_size bytes */
+	const int		*host_fds;	/* from ops->open, in order */
+	unsigned		 n_host_fds;
+	struct event_base	*base;		/* the worker's event loop */
+	uint64_t		 features;	/* negotiated virtio features */
+	struct virtq		*vq[DEV_MAX_QUEUES];	/* NULL: not running */
+	void			*priv;		/* the device's own state */
+};
+
+/* worker: asks the core to run queue qidx again (after DEV_RUN_PAUSED). */
+void	dev_queue_run(struct dev_ctx *ctx, unsigned qidx);
+
+/* devices/registry.c */
+extern const struct dev_ops *const dev_registry[];
+const struct dev_ops *dev_lookup(const char *name);
+
+#endif

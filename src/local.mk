@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# The core, built once as a library that vhostd and the tests link.
+noinst_LIBRARIES += src/libvhostd.a
+src_libvhostd_a_SOURCES = \
+	src/log.c src/log.h \
+	src/cfg.c src/cfg.h \
+	src/device.h \
+	src/memtab.c src/memtab.h \
+	src/virtq.c src/virtq.h
+
+VHOSTD_LIBS = src/libvhostd.a $(LIBEVENT_LIBS) $(JANSSON_LIBS) \
+	$(SECCOMP_LIBS) $(CAPNG_LIBS) $(GPIOD_LIBS)
+AM_CFLAGS += $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(SECCOMP_CFLAGS) \
+	$(CAPNG_CFLAGS) $(GPIOD_CFLAGS)
+
+sbin_PROGRAMS += src/vhostd
+src_vhostd_SOURCES = src/vhostd.c
+src_vhostd_LDADD = $(VHOSTD_LIBS)

@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Each part of the test suite keeps its own fragment.
+TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+TEST_LIBS = $(VHOSTD_LIBS) $(CMOCKA_LIBS)
+EXTRA_DIST += tests/deps.sh
+
+include tests/unit-config.mk
+include tests/unit-virtq.mk
+include tests/unit-vu.mk
+include tests/integration.mk
+include tests/e2e.mk
