@@ -305,7 +305,6 @@ const struct dev_ops rng_ops = {
 	.name = "rng",
 	.virtio_id = 4,
 	.num_queues = 1,
-	.max_queue_size = 1024,
 	.features = 0,
 	.cfg_size = sizeof(struct rng_cfg),
 	.config_space_size = 0,

@@ -38,7 +38,6 @@ struct dev_ops {
 	const char	*name;		/* config "type" */
 	uint32_t	 virtio_id;
 	uint16_t	 num_queues;
-	uint16_t	 max_queue_size;	/* power of two <= VQ_MAX_SIZE */
 	uint64_t	 features;	/* device feature bits (the core adds
 					   VERSION_1, ring and vhost-user bits) */
 	size_t		 cfg_size;	/* sizeof the flat parsed config;

@@ -6,7 +6,11 @@ src_libvhostd_a_SOURCES = \
 	src/cfg.c src/cfg.h \
 	src/device.h \
 	src/memtab.c src/memtab.h \
-	src/virtq.c src/virtq.h
+	src/virtq.c src/virtq.h \
+	src/vu_proto.h src/vu.c \
+	src/inst.c src/inst.h \
+	src/ipc.c src/ipc.h \
+	src/worker.c src/worker.h
 
 VHOSTD_LIBS = src/libvhostd.a $(LIBEVENT_LIBS) $(JANSSON_LIBS) \
 	$(SECCOMP_LIBS) $(CAPNG_LIBS) $(GPIOD_LIBS)

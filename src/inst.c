@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device instances in main: the listening socket and its one front-end
+ * connection, and the worker subprocess that runs the data plane.  main
+ * spawns a worker when a front-end connects (a re-exec of this binary in
+ * worker mode, talking over a SOCK_SEQPACKET socketpair), replays to it the
+ * state the front-end has set so far, forwards each later change, and
+ * stops it when the front-end goes.  A worker that dies or misbehaves costs
+ * its own connection only; main logs why (exit status or signal) when it
+ * reaps it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "inst.h"
+#include "ipc.h"
+#include "log.h"
+
+#define INST_WORKER_TIMEOUT_S	3	/* for an answer to VRING_STOP */
+#define INST_IPC_PER_WAKE	64
+
+extern char **environ;
+
+static int self_exe_fd = -1;
+
+/* Workers that are gone from their instance but not yet reaped. */
+struct zombie {
+	pid_t	pid;
+	bool	expected;	/* we stopped it on purpose */
+	char	id[CFG_ID_MAX];
+};
+static struct zombie	*zombies;
+static size_t		 nzombies, zombies_cap;
+
+static void inst_worker_readable(evutil_socket_t, short, void *);
+static void inst_worker_lost(struct inst *, const char *);
+
+void
+inst_set_self_exe(int fd)
+{
+	self_exe_fd = fd;
+}
+
+size_t
+inst_zombie_count(void)
+{
+	return nzombies;
+}
+
+static void
+zombie_add(pid_t pid, const char *id, bool expected)
+{
+	struct zombie *z;
+
+	if (nzombies == zombies_cap) {
+		size_t cap = zombies_cap ? zombies_cap * 2 : 16;
+
+		z = reallocarray(zombies, cap, sizeof(*z));
+		if (z == NULL) {
+			/* Still reaped by waitpid(-1); only its log line
+			 * loses the device id. */
+			log_warn("%s: remembering worker %d", id, (int)pid);
+			return;
+		}
+		zombies = z;
+		zombies_cap = cap;
+	}
+	z = &zombies[nzombies++];
+	z->pid = pid;
+	z->expected = expected;
+	snprintf(z->id, sizeof(z->id), "%s", id);
+}
+
+static void
+describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d",
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)%s",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WTERMSIG(status) == SIGSYS ?
+		    ": a system call its policy forbids" : "");
+	else
+		snprintf(buf, len, "changed state 0x%x", status);
+}
+
+/*
+ * A child was reaped: log why it ended.  `insts` is every instance, to
+ * find a live worker that died before its channel said so.
+ */
+void
+inst_child_reaped(struct inst *insts, size_t n, pid_t pid, int status)
+{
+	char what[128];
+	size_t i;
+
+	describe_status(status, what, sizeof(what));
+	for (i = 0; i < n; i++) {
+		if (insts[i].wstate != W_NONE && insts[i].wpid == pid) {
+			log_warnx("%s: worker %d %s", insts[i].id, (int)pid,
+			    what);
+			inst_worker_lost(&insts[i], NULL);
+			break;
+		}
+	}
+	for (i = 0; i < nzombies; i++) {
+		if (zombies[i].pid != pid)
+			continue;
+		if (zombies[i].expected && WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGKILL)
+			log_debug("%s: worker %d stopped", zombies[i].id,
+			    (int)pid);
+		else if (zombies[i].expected)
+			log_info("%s: worker %d %s", zombies[i].id, (int)pid,
+			    what);
+		else
+			log_warnx("%s: worker %d %s", zombies[i].id,
+			    (int)pid, what);
+		zombies[i] = zombies[--nzombies];
+		return;
+	}
+}
+
+/* Stops the worker (if any): closes the channel and kills it.  It is
+ * reaped later by the SIGCHLD handler. */
+static void
+inst_worker_stop(struct inst *in, bool expected)
+{
+	if (in->wstate == W_NONE)
+		return;
+	if (in->wev != NULL) {
+		event_free(in->wev);
+		in->wev = NULL;
+	}
+	if (in->wfd != -1) {
+		close(in->wfd);
+		in->wfd = -1;
+	}
+	kill(in->wpid, SIGKILL);
+	zombie_add(in->wpid, in->id, expected);
+	in->wpid = -1;
+	in->wstate = W_NONE;
+	if (in->waiting)
+		evtimer_del(in->wait_timer);
+	in->waiting = false;
+}
+
+/*
+ * The worker is gone or broke its protocol while a front-end was being
+ * served: without it the device cannot serve, so the connection goes too
+ * (the front-end may reconnect and get a new worker).  `why` is logged if
+ * not NULL.
+ */
+static void
+inst_worker_lost(struct inst *in, const char *why)
+{
+	if (why != NULL)
+		log_warnx("%s: worker %d %s", in->id, (int)in->wpid, why);
+	inst_worker_stop(in, why == NULL);
+	if (in->conn_fd != -1)
+		inst_conn_close(in, "its worker is gone");
+}
+
+int
+inst_worker_send(struct inst *in, const void *msg, size_t len,
+    const int *fds, unsigned nfds)
+{
+	if (in->wstate != W_READY)
+		return 0;
+	if (ipc_send(in->wfd, msg, len, fds, nfds, MSG_DONTWAIT) == -1) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "cannot be sent %s: %s",
+		    ipc_type_name(*(const uint32_t *)msg), strerror(errno));
+		inst_worker_lost(in, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Hands ring `index` to the worker if it is complete and not running. */
+void
+inst_vring_start(struct inst *in, unsigned index)
+{
+	struct vring_cfg *v = &in->vr[index];
+	struct ipc_vring_start m = { .type = IPC_VRING_START, .index = index };
+	int fds[3];
+	unsigned n = 0;
+
+	if (in->wstate != W_READY || !v->started || v->running ||
+	    !v->addr_set || v->num == 0 || in->nmem == 0)
+		return;
+	m.num = v->num;
+	m.base = v->base;
+	m.desc = v->desc;
+	m.avail = v->avail;
+	m.used = v->used;
+	if (v->kick_fd != -1) {
+		m.flags |= IPC_VRING_HAS_KICK;
+		fds[n++] = v->kick_fd;
+	}
+	if (v->call_fd != -1) {
+		m.flags |= IPC_VRING_HAS_CALL;
+		fds[n++] = v->call_fd;
+	}
+	if (v->err_fd != -1) {
+		m.flags |= IPC_VRING_HAS_ERR;
+		fds[n++] = v->err_fd;
+	}
+	if (v->enabled)
+		m.flags |= IPC_VRING_ENABLED;
+	if (inst_worker_send(in, &m, sizeof(m), fds, n) == 0 &&
+	    in->wstate == W_READY)
+		v->running = true;
+}
+
+/* The worker said hello: tell it who it is and replay the state. */
+static void
+inst_worker_hello(struct inst *in, const struct ipc_hello *h)
+{
+	struct ipc_init *init;
+	struct ipc_features f = { .type = IPC_FEATURES };
+	struct ipc_mem_table mt = { .type = IPC_MEM_TABLE };
+	unsigned i;
+
+	if (in->wstate != W_STARTING) {
+		inst_worker_lost(in, "said hello twice");
+		return;
+	}
+	if (h->version != IPC_VERSION) {
+		inst_worker_lost(in, "speaks another IPC version");
+		return;
+	}
+	if ((init = calloc(1, sizeof(*init))) == NULL) {
+		inst_worker_lost(in, "cannot be initialised: out of memory");
+		return;
+	}
+	in->wstate = W_READY;
+	init->type = IPC_INIT;
+	init->version = IPC_VERSION;
+	init->log_level = log_get_level();
+	init->n_host_fds = in->n_host_fds;
+	snprintf(init->id, sizeof(init->id), "%s", in->id);
+	snprintf(init->dev_type, sizeof(init->dev_type), "%s", in->ops->name);
+	init->cfg_size = (uint32_t)in->ops->cfg_size;
+	memcpy(init->cfg, in->cfg->priv, in->ops->cfg_size);
+	i = inst_worker_send(in, init, sizeof(*init), in->host_fds,
+	    in->n_host_fds);
+	free(init);
+	if (i != 0)
+		return;
+	log_debug("%s: worker %d ready", in->id, (int)in->wpid);
+	if (in->features != 0) {
+		f.features = in->features;
+		if (inst_worker_send(in, &f, sizeof(f), NULL, 0) == -1)
+			return;
+	}
+	if (in->nmem > 0) {
+		mt.nregions = in->nmem;
+		for (i = 0; i < in->nmem; i++) {
+			mt.r[i].gpa = in->mem[i].gpa;
+			mt.r[i].size = in->mem[i].size;
+			mt.r[i].uva = in->mem[i].uva;
+			mt.r[i].mmap_offset = in->mem[i].mmap_offset;
+		}
+		if (inst_worker_send(in, &mt, sizeof(mt), in->mem_fd,
+		    in->nmem) == -1)
+			return;
+	}
+	for (i = 0; i < in->ops->num_queues && in->wstate == W_READY; i++)
+		inst_vring_start(in, i);
+}
+
+static void
+inst_worker_readable(evutil_socket_t fd, short ev, void *arg)
+{
+	struct inst *in = arg;
+	union ipc_msg m;
+	int fds[IPC_MAX_FDS];
+	unsigned nfds, i, k;
+	const char *why;
+	char buf[128];
+	int r;
+
+	for (i = 0; i < INST_IPC_PER_WAKE && in->wstate != W_NONE; i++) {
+		r = ipc_recv(in->wfd, &m, fds, &nfds, &why);
+		if (r == -1 && errno == EAGAIN)
+			return;
+		if (r == 0) {
+			inst_worker_lost(in, "closed its channel");
+			return;
+		}
+		if (r == -1) {
+			snprintf(buf, sizeof(buf), "sent a bad message: %s",
+			    why != NULL ? why : strerror(errno));
+			inst_worker_lost(in, buf);
+			return;
+		}
+		/* No worker-to-main message carries fds. */
+		for (k = 0; k < nfds; k++)
+			close(fds[k]);
+		if (nfds > 0) {
+			inst_worker_lost(in, "sent fds");
+			return;
+		}
+		switch (m.type) {
+		case IPC_HELLO:
+			inst_worker_hello(in, &m.hello);
+			break;
+		case IPC_VRING_BASE:
+			if (m.ctl.index >= in->ops->num_queues) {
+				inst_worker_lost(in, "named a bad ring");
+				return;
+			}
+			evtimer_del(in->wait_timer);
+			vu_worker_answered(in, m.ctl.index, m.ctl.value);
+			break;
+		case IPC_LOG:
+			m.log.text[IPC_LOG_MAX - 1] = '\0';
+			if (m.log.prio < LOG_EMERG || m.log.prio > LOG_DEBUG)
+				m.log.prio = LOG_WARNING;
+			log_rl(&in->wlog_rl, m.log.prio, "%s", m.log.text);
+			break;
+		default:
+			snprintf(buf, sizeof(buf), "sent %s, which only main "
+			    "may send", ipc_type_name(m.type));
+			inst_worker_lost(in, buf);
+			return;
+		}
+	}
+}
+
+static void
+inst_wait_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct inst *in = arg;
+
+	if (in->waiting)
+		inst_worker_lost(in, "did not stop its ring in time");
+}
+
+/* Forks and re-executes this binary as the instance's worker. */
+static int
+inst_worker_spawn(struct inst *in)
+{
+	int sv[2];
+	pid_t pid;
+	char *argv[] = { "vhostd", "--worker", (char *)in->id, NULL };
+	sigset_t all;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("%s: socketpair for worker", in->id);
+		return -1;
+	}
+	switch (pid = fork()) {
+	case -1:
+		log_warn("%s: fork", in->id);
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	case 0:
+		/* Child: only async-signal-safe calls until exec. */
+		if (sv[1] == IPC_FD) {
+			if (fcntl(IPC_FD, F_SETFD, 0) == -1)
+				_exit(126);
+		} else if (dup2(sv[1], IPC_FD) == -1)
+			_exit(126);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		fexecve(self_exe_fd, argv, environ);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1)
+		log_warn("%s: worker channel non-blocking", in->id);
+	in->wfd = sv[0];
+	in->wpid = pid;
+	in->wstate = W_STARTING;
+	in->wev = event_new(in->base, in->wfd, EV_READ | EV_PERSIST,
+	    inst_worker_readable, in);
+	if (in->wev == NULL || event_add(in->wev, NULL) == -1) {
+		inst_worker_stop(in, true);
+		return -1;
+	}
+	log_debug("%s: worker %d started", in->id, (int)pid);
+	return 0;
+}
+
+void
+inst_conn_close(struct inst *in, const char *why)
+{
+	unsigned i;
+
+	if (in->conn_fd == -1)
+		return;
+	if (why != NULL)
+		log_warnx("%s: closing connection of front-end pid %d: %s",
+		    in->id, (int)in->peer_pid, why);
+	else
+		log_info("%s: front-end pid %d disconnected", in->id,
+		    (int)in->peer_pid);
+	event_free(in->conn_ev);
+	in->conn_ev = NULL;
+	close(in->conn_fd);
+	in->conn_fd = -1;
+	for (i = 0; i < in->rx.msg.nfds; i++)
+		if (in->rx.msg.fds[i] != -1)
+			close(in->rx.msg.fds[i]);
+	memset(&in->rx, 0, sizeof(in->rx));
+	inst_worker_stop(in, true);
+	vu_state_reset(in);
+	for (i = 0; i < in->nmem; i++) {
+		close(in->mem_fd[i]);
+		in->mem_fd[i] = -1;
+	}
+	in->nmem = 0;
+	if (in->backend_fd != -1) {
+		close(in->backend_fd);
+		in->backend_fd = -1;
+	}
+	in->pfeatures = 0;
+	in->owner = false;
+}
+
+static void
+inst_listen_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct inst *in = arg;
+
+	event_add(in->listen_ev, NULL);
+}
+
+static void
+inst_accept(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct inst *in = arg;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct timeval tv = { 1, 0 };
+	int fd;
+
+	fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of fds: stop accepting for a second rather
+			 * than spin on a readable listening socket. */
+			log_rl(&in->rl, LOG_WARNING, "%s: accept: %s",
+			    in->id, strerror(errno));
+			event_del(in->listen_ev);
+			evtimer_add(in->listen_timer, &tv);
+		}
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("%s: SO_PEERCRED", in->id);
+		close(fd);
+		return;
+	}
+	if (in->conn_fd != -1) {
+		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
+		    "uid %u: device is in use by pid %d", in->id,
+		    (int)cred.pid, (unsigned)cred.uid, (int)in->peer_pid);
+		close(fd);
+		return;
+	}
+	in->conn_fd = fd;
+	in->peer_pid = cred.pid;
+	in->peer_uid = cred.uid;
+	in->conn_ev = event_new(in->base, fd, EV_READ | EV_PERSIST,
+	    vu_conn_readable, in);
+	if (in->conn_ev == NULL || event_add(in->conn_ev, NULL) == -1) {
+		inst_conn_close(in, "out of memory");
+		return;
+	}
+	in->n_conns++;
+	log_info("%s: front-end pid %d uid %u connected", in->id,
+	    (int)cred.pid, (unsigned)cred.uid);
+	if (inst_worker_spawn(in) == -1)
+		inst_conn_close(in, "cannot start its worker");
+}
+
+/*
+ * Binds the listening socket at path.  A socket file left by a vhostd that
+ * is gone is replaced; one that still answers is someone else's.
+ */
+static int
+inst_listen(struct inst *in)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, probe;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", in->cfg->socket);
+	if (lstat(sun.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("%s: %s exists and is not a socket", in->id,
+			    sun.sun_path);
+			return -1;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0) {
+			close(probe);
+			log_warnx("%s: %s is in use by another process",
+			    in->id, sun.sun_path);
+			return -1;
+		}
+		if (probe != -1)
+			close(probe);
+		if (unlink(sun.sun_path) == -1) {
+			log_warn("%s: removing stale socket %s", in->id,
+			    sun.sun_path);
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("%s: socket", in->id);
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_warn("%s: bind %s", in->id, sun.sun_path);
+		close(fd);
+		return -1;
+	}
+	in->sock_created = true;
+	if (listen(fd, 16) == -1) {
+		log_warn("%s: listen on %s", in->id, sun.sun_path);
+		close(fd);
+		return -1;
+	}
+	in->listen_fd = fd;
+	return 0;
+}
+
+int
+inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
+{
+	char err[256];
+	unsigned i;
+
+	memset(in, 0, sizeof(*in));
+	in->cfg = dc;
+	in->ops = dc->ops;
+	in->id = dc->id;
+	in->base = base;
+	in->listen_fd = in->conn_fd = in->wfd = in->backend_fd = -1;
+	in->wpid = -1;
+	in->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+	in->wlog_rl = (struct log_ratelimit){ 5, 200, 0, 0, 0 };
+	for (i = 0; i < MEMTAB_MAX_REGIONS; i++)
+		in->mem_fd[i] = -1;
+	vu_state_reset(in);
+	if (in->ops->open != NULL && in->ops->open(dc->priv, in->host_fds,
+	    &in->n_host_fds, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", in->id, err);
+		return -1;
+	}
+	if (in->ops->config_space != NULL)
+		in->ops->config_space(dc->priv, in->config_space);
+	if (inst_listen(in) == -1)
+		return -1;
+	in->listen_ev = event_new(base, in->listen_fd, EV_READ | EV_PERSIST,
+	    inst_accept, in);
+	in->listen_timer = evtimer_new(base, inst_listen_resume, in);
+	in->wait_timer = evtimer_new(base, inst_wait_timeout, in);
+	if (in->listen_ev == NULL || in->listen_timer == NULL ||
+	    in->wait_timer == NULL || event_add(in->listen_ev, NULL) == -1) {
+		log_warnx("%s: cannot watch its socket", in->id);
+		return -1;
+	}
+	log_info("%s: %s device listening on %s", in->id, in->ops->name,
+	    dc->socket);
+	return 0;
+}
+
+/* Arms the timeout for an answer from the worker (GET_VRING_BASE). */
+void
+inst_wait_arm(struct inst *in)
+{
+	struct timeval tv = { INST_WORKER_TIMEOUT_S, 0 };
+
+	evtimer_add(in->wait_timer, &tv);
+}
+
+void
+inst_teardown(struct inst *in)
+{
+	unsigned i;
+
+	inst_conn_close(in, NULL);
+	inst_worker_stop(in, true);
+	if (in->listen_ev != NULL)
+		event_free(in->listen_ev);
+	if (in->listen_timer != NULL)
+		event_free(in->listen_timer);
+	if (in->wait_timer != NULL)
+		event_free(in->wait_timer);
+	in->listen_ev = in->listen_timer = in->wait_timer = NULL;
+	if (in->listen_fd != -1)
+		close(in->listen_fd);
+	in->listen_fd = -1;
+	if (in->sock_created && unlink(in->cfg->socket) == -1 &&
+	    errno != ENOENT)
+		log_warn("%s: removing %s", in->id, in->cfg->socket);
+	in->sock_created = false;
+	for (i = 0; i < in->n_host_fds; i++)
+		close(in->host_fds[i]);
+	in->n_host_fds = 0;
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * main's view of one device instance (one "devices" entry, one socket):
+ * its listening socket, the front-end connection, the vhost-user state the
+ * front-end negotiated, and the worker that runs its data plane.  All of it
+ * lives in main so that a worker can be replaced.  Only main's event loop
+ * thread touches these.
+ */
+#ifndef VHOSTD_INST_H
+#define VHOSTD_INST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+
+#include "cfg.h"
+#include "device.h"
+#include "memtab.h"
+#include "vu_proto.h"
+
+struct vring_cfg {
+	uint32_t	num;		/* 0: not set */
+	uint32_t	base;		/* next avail index */
+	uint64_t	desc, avail, used;	/* front-end virtual addresses */
+	bool		addr_set;
+	bool		started;	/* SET_VRING_KICK seen, not stopped */
+	bool		enabled;
+	bool		running;	/* the worker runs it */
+	int		kick_fd, call_fd, err_fd;	/* -1: none */
+};
+
+/* A front-end message being read, possibly across several reads. */
+struct vu_rx {
+	struct vu_msg	msg;
+	size_t		got;		/* header + payload bytes so far */
+};
+
+enum worker_state {
+	W_NONE,		/* no worker */
+	W_STARTING,	/* forked, no HELLO yet */
+	W_READY,	/* INIT sent; state is forwarded as it changes */
+};
+
+struct inst {
+	const struct dev_cfg	*cfg;
+	const struct dev_ops	*ops;
+	const char		*id;
+	struct event_base	*base;
+
+	/* Listening socket. */
+	int			 listen_fd;
+	struct event		*listen_ev;
+	struct event		*listen_timer;	/* resume after EMFILE */
+	struct log_ratelimit	 rl;		/* refusals, accept errors */
+	struct log_ratelimit	 wlog_rl;	/* the worker's log lines */
+	bool			 sock_created;	/* we made it: unlink at exit */
+
+	/* Host resources from ops->open, handed to each worker. */
+	int			 host_fds[DEV_MAX_HOST_FDS];
+	unsigned		 n_host_fds;
+	uint8_t			 config_space[DEV_CONFIG_SPACE_MAX];
+
+	/* The front-end connection. */
+	int			 conn_fd;	/* -1: none */
+	struct event		*conn_ev;
+	pid_t			 peer_pid;
+	uid_t			 peer_uid;
+	struct vu_rx		 rx;
+	unsigned		 n_conns;	/* served since start */
+
+	/* What the front-end negotiated. */
+	uint64_t		 features;
+	uint64_t		 pfeatures;
+	bool			 owner;
+	uint8_t			 status;
+	struct vu_region	 mem[MEMTAB_MAX_REGIONS];
+	int			 mem_fd[MEMTAB_MAX_REGIONS];
+	unsigned		 nmem;
+	struct vring_cfg	 vr[DEV_MAX_QUEUES];
+	int			 backend_fd;
+
+	/* The worker. */
+	enum worker_state	 wstate;
+	pid_t			 wpid;
+	int			 wfd;
+	struct event		*wev;
+
+	/* A front-end message that waits for the worker (GET_VRING_BASE). */
+	bool			 waiting;
+	uint32_t		 wait_index;
+	struct event		*wait_timer;
+};
+
+/* Offered feature bits. */
+uint64_t vu_offered_features(const struct inst *in);
+uint64_t vu_offered_pfeatures(const struct inst *in);
+
+/* vu.c: the vhost-user protocol on in->conn_fd. */
+void	vu_conn_readable(evutil_socket_t fd, short ev, void *arg);
+void	vu_state_reset(struct inst *in);
+void	vu_worker_answered(struct inst *in, uint32_t index, uint32_t base);
+
+/*
+ * Checks a message's framing and fixed sizes before any handler sees it:
+ * version and flags, known request, payload size and fd count for the
+ * request, and protocol features it needs.  Returns NULL if acceptable,
+ * else the reason.  Pure: changes nothing.
+ */
+const char *vu_validate(const struct inst *in, const struct vu_msg *m);
+
+/* inst.c: lifecycle and the worker, in main. */
+int	inst_setup(struct inst *in, const struct dev_cfg *dc,
+	    struct event_base *base);
+void	inst_teardown(struct inst *in);
+void	inst_conn_close(struct inst *in, const char *why);
+int	inst_worker_send(struct inst *in, const void *msg, size_t len,
+	    const int *fds, unsigned nfds);
+void	inst_vring_start(struct inst *in, unsigned index);
+void	inst_wait_arm(struct inst *in);
+void	inst_set_self_exe(int fd);
+void	inst_child_reaped(struct inst *insts, size_t n, pid_t pid,
+	    int status);
+size_t	inst_zombie_count(void);
+
+#endif

@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Worker mode: one process per device instance, exec'd by main with its
+ * IPC socket at fd IPC_FD.  It learns who it is from IPC_INIT, receives
+ * the host resource fds and the guest memory fds, maps guest memory and
+ * runs the data plane: the device's queues, driven by kick eventfds in a
+ * libevent loop.  It holds one device of one VM and nothing else.
+ *
+ * Security model: the guest controls every byte of its rings and buffers
+ * (checked by virtq.c); main is trusted but every message from it is still
+ * checked for size and fds by ipc_recv, and a message out of place ends
+ * the worker (fatalx), which costs this device's connection only.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "device.h"
+#include "ipc.h"
+#include "log.h"
+#include "memtab.h"
+#include "virtq.h"
+#include "worker.h"
+
+#define WQ_POLL_US	1000	/* ring sweep period when the front-end
+				   gives no kick fd */
+
+struct wq {
+	struct virtq	 vq;
+	bool		 running;
+	bool		 enabled;
+	int		 kick_fd;
+	struct event	*kick_ev;
+	uint64_t	 desc, avail, used;
+};
+
+struct region_file {
+	dev_t		dev;
+	ino_t		ino;
+};
+
+static struct {
+	struct event_base	*base;
+	struct event		*ipc_ev;
+	bool			 inited;
+	struct dev_ctx		 ctx;
+	uint8_t			 cfg[DEV_CFG_MAX];
+	char			 id[64];
+	int			 host_fds[DEV_MAX_HOST_FDS];
+	struct memtab		 mt;
+	struct region_file	 files[MEMTAB_MAX_REGIONS];
+	struct wq		 q[DEV_MAX_QUEUES];
+} W;
+
+static void
+worker_log_sink(int prio, const char *msg)
+{
+	struct ipc_log l;
+
+	memset(&l, 0, sizeof(l));
+	l.type = IPC_LOG;
+	l.prio = prio;
+	snprintf(l.text, sizeof(l.text), "%s", msg);
+	/* Never block on main: a line it cannot take now is dropped. */
+	(void)ipc_send(IPC_FD, &l, sizeof(l), NULL, 0, MSG_DONTWAIT);
+}
+
+static void
+worker_queue_run(unsigned i)
+{
+	struct wq *q = &W.q[i];
+	enum dev_run r;
+
+	if (!q->running || !q->enabled || q->vq.broken)
+		return;
+	for (;;) {
+		vq_disable_notify(&q->vq);
+		r = W.ctx.ops->run(&W.ctx, i);
+		vq_flush(&q->vq);
+		if (r == DEV_RUN_PAUSED || q->vq.broken)
+			return;
+		if (!vq_enable_notify(&q->vq))
+			return;
+	}
+}
+
+void
+dev_queue_run(struct dev_ctx *ctx, unsigned qidx)
+{
+	if (qidx < DEV_MAX_QUEUES)
+		worker_queue_run(qidx);
+}
+
+static void
+worker_kick(evutil_socket_t fd, short ev, void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	uint64_t v;
+
+	if (fd != -1 && read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+		log_rl(&W.q[i].vq.rl, LOG_WARNING, "%s: reading kick: %s",
+		    W.id, strerror(errno));
+	worker_queue_run(i);
+}
+
+static void
+worker_close(int *fd)
+{
+	if (*fd != -1) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Watches the kick fd of ring i (or sweeps the ring if there is none). */
+static void
+worker_set_kick(unsigned i, int fd)
+{
+	struct wq *q = &W.q[i];
+	struct timeval tv = { 0, WQ_POLL_US };
+
+	if (q->kick_ev != NULL) {
+		event_free(q->kick_ev);
+		q->kick_ev = NULL;
+	}
+	worker_close(&q->kick_fd);
+	q->kick_fd = fd;
+	if (fd != -1) {
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+			log_warn("%s: kick fd of queue %u", W.id, i);
+		q->kick_ev = event_new(W.base, fd, EV_READ | EV_PERSIST,
+		    worker_kick, (void *)(uintptr_t)i);
+		if (q->kick_ev == NULL || event_add(q->kick_ev, NULL) == -1)
+			fatalx("%s: cannot watch the kick fd", W.id);
+	} else {
+		q->kick_ev = event_new(W.base, -1, EV_PERSIST, worker_kick,
+		    (void *)(uintptr_t)i);
+		if (q->kick_ev == NULL || event_add(q->kick_ev, &tv) == -1)
+			fatalx("%s: cannot sweep queue %u", W.id, i);
+	}
+}
+
+static void
+worker_vring_stop(unsigned i)
+{
+	struct wq *q = &W.q[i];
+
+	if (!q->running)
+		return;
+	vq_flush(&q->vq);
+	if (q->kick_ev != NULL)
+		event_free(q->kick_ev);
+	q->kick_ev = NULL;
+	worker_close(&q->kick_fd);
+	worker_close(&q->vq.call_fd);
+	worker_close(&q->vq.err_fd);
+	vq_teardown(&q->vq);
+	q->running = false;
+	W.ctx.vq[i] = NULL;
+}
+
+static bool
+worker_any_running(void)
+{
+	unsigned i;
+
+	for (i = 0; i < W.ctx.ops->num_queues; i++)
+		if (W.q[i].running)
+			return true;
+	return false;
+}
+
+static void
+worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
+{
+	const struct dev_ops *ops;
+	char type[sizeof(m->dev_type) + 1];
+	unsigned i;
+
+	if (W.inited)
+		fatalx("worker: INIT received twice");
+	if (m->version != IPC_VERSION)
+		fatalx("worker: main speaks IPC version %u, not %u",
+		    m->version, IPC_VERSION);
+	memcpy(type, m->dev_type, sizeof(m->dev_type));
+	type[sizeof(m->dev_type)] = '\0';
+	memcpy(W.id, m->id, sizeof(W.id) - 1);
+	W.id[sizeof(W.id) - 1] = '\0';
+	if ((ops = dev_lookup(type)) == NULL)
+		fatalx("%s: worker: unknown device type", W.id);
+	if (m->cfg_size != ops->cfg_size || nfds > DEV_MAX_HOST_FDS)
+		fatalx("%s: worker: config of the wrong size", W.id);
+	log_set_level(m->log_level);
+	memcpy(W.cfg, m->cfg, ops->cfg_size);
+	for (i = 0; i < nfds; i++)
+		W.host_fds[i] = fds[i];
+	W.ctx.id = W.id;
+	W.ctx.ops = ops;
+	W.ctx.cfg = W.cfg;
+	W.ctx.host_fds = W.host_fds;
+	W.ctx.n_host_fds = nfds;
+	W.ctx.base = W.base;
+	if (ops->init != NULL && ops->init(&W.ctx) == -1)
+		fatal("%s: device init", W.id);
+	W.inited = true;
+	log_debug("%s: worker %d serving", W.id, (int)getpid());
+}
+
+/*
+ * Replaces the memory table.  Regions that stay the same (same layout,
+ * same file) keep their mapping, so buffers a device holds in them stay
+ * valid; the others are unmapped after running rings were re-translated.
+ */
+static void
+worker_mem_table(const struct ipc_mem_table *m, const int *fds)
+{
+	struct memtab nt, old;
+	struct region_file nf[MEMTAB_MAX_REGIONS];
+	struct stat st;
+	unsigned i, j;
+	bool lost = false;
+
+	if (m->nregions > MEMTAB_MAX_REGIONS)
+		fatalx("%s: too many regions", W.id);
+	memtab_init(&nt);
+	for (i = 0; i < m->nregions; i++) {
+		const struct mem_region_desc *d = &m->r[i];
+
+		if (fstat(fds[i], &st) == -1)
+			fatal("%s: fstat of memory region", W.id);
+		nf[i].dev = st.st_dev;
+		nf[i].ino = st.st_ino;
+		for (j = 0; j < W.mt.n; j++) {
+			struct mem_region *o = &W.mt.r[j];
+
+			if (o->map_base != NULL && o->d.gpa == d->gpa &&
+			    o->d.size == d->size && o->d.uva == d->uva &&
+			    o->d.mmap_offset == d->mmap_offset &&
+			    W.files[j].dev == st.st_dev &&
+			    W.files[j].ino == st.st_ino)
+				break;
+		}
+		if (j < W.mt.n) {
+			if (memtab_add_mapped(&nt, d, W.mt.r[j].host) == -1)
+				fatal("%s: keeping memory region %u", W.id, i);
+			nt.r[nt.n - 1].map_base = W.mt.r[j].map_base;
+			nt.r[nt.n - 1].map_len = W.mt.r[j].map_len;
+			W.mt.r[j].map_base = NULL;
+		} else if (memtab_add(&nt, d, fds[i]) == -1)
+			fatal("%s: mapping memory region %u (gpa 0x%llx size "
+			    "0x%llx)", W.id, i, (unsigned long long)d->gpa,
+			    (unsigned long long)d->size);
+		close(fds[i]);
+	}
+	for (j = 0; j < W.mt.n; j++)
+		if (W.mt.r[j].map_base != NULL)
+			lost = true;
+	old = W.mt;
+	W.mt = nt;
+	memcpy(W.files, nf, sizeof(nf));
+	/* Held requests may point into regions that are going away. */
+	if (lost && W.ctx.ops->reset != NULL && worker_any_running())
+		W.ctx.ops->reset(&W.ctx);
+	for (i = 0; i < W.ctx.ops->num_queues; i++) {
+		struct wq *q = &W.q[i];
+
+		if (q->running && !q->vq.broken)
+			vq_remap(&q->vq, q->desc, q->avail, q->used);
+	}
+	memtab_clear(&old);
+}
+
+static void
+worker_vring_start(const struct ipc_vring_start *m, const int *fds)
+{
+	struct wq *q;
+	unsigned n = 0;
+	int kick = -1;
+	char name[sizeof(q->vq.name)];
+
+	if (m->index >= W.ctx.ops->num_queues || W.q[m->index].running)
+		fatalx("%s: VRING_START for ring %u out of place", W.id,
+		    m->index);
+	q = &W.q[m->index];
+	snprintf(name, sizeof(name), "%s queue %u", W.id, m->index);
+	vq_init(&q->vq, name);
+	if (m->flags & IPC_VRING_HAS_KICK)
+		kick = fds[n++];
+	if (m->flags & IPC_VRING_HAS_CALL)
+		q->vq.call_fd = fds[n++];
+	if (m->flags & IPC_VRING_HAS_ERR)
+		q->vq.err_fd = fds[n++];
+	q->desc = m->desc;
+	q->avail = m->avail;
+	q->used = m->used;
+	q->running = true;
+	q->enabled = (m->flags & IPC_VRING_ENABLED) != 0;
+	q->kick_fd = -1;
+	worker_set_kick(m->index, kick);
+	if (m->num > VQ_MAX_SIZE || m->base > 0xffff ||
+	    vq_setup(&q->vq, &W.mt, (uint16_t)m->num, m->desc, m->avail,
+	    m->used, (uint16_t)m->base,
+	    (W.ctx.features >> VIRTIO_RING_F_EVENT_IDX) & 1,
+	    (W.ctx.features >> VIRTIO_RING_F_INDIRECT_DESC) & 1) == -1) {
+		/* vq_setup logged why; the ring stays broken until main
+		 * stops it. */
+		q->vq.last_avail = (uint16_t)m->base;
+		vq_break(&q->vq, "cannot set up the ring");
+	}
+	W.ctx.vq[m->index] = &q->vq;
+	worker_queue_run(m->index);
+}
+
+static void
+worker_vring_fd(const struct ipc_vring_fd *m, const int *fds)
+{
+	struct wq *q;
+	int fd = m->has_fd ? fds[0] : -1;
+
+	if (m->index >= W.ctx.ops->num_queues || !W.q[m->index].running ||
+	    m->kind > IPC_FD_ERR)
+		fatalx("%s: VRING_FD for ring %u out of place", W.id,
+		    m->index);
+	q = &W.q[m->index];
+	switch (m->kind) {
+	case IPC_FD_KICK:
+		worker_set_kick(m->index, fd);
+		break;
+	case IPC_FD_CALL:
+		worker_close(&q->vq.call_fd);
+		q->vq.call_fd = fd;
+		break;
+	case IPC_FD_ERR:
+		worker_close(&q->vq.err_fd);
+		q->vq.err_fd = fd;
+		break;
+	}
+}
+
+static void
+worker_reply_base(unsigned i, uint16_t base)
+{
+	struct ipc_vring_ctl r = {
+		.type = IPC_VRING_BASE, .index = i, .value = base,
+	};
+
+	if (ipc_send(IPC_FD, &r, sizeof(r), NULL, 0, 0) == -1)
+		fatal("%s: sending ring base", W.id);
+}
+
+static void
+worker_dispatch(union ipc_msg *m, int *fds, unsigned nfds)
+{
+	unsigned i;
+	uint16_t base;
+
+	if (!W.inited && m->type != IPC_INIT)
+		fatalx("worker: %s before INIT", ipc_type_name(m->type));
+	switch (m->type) {
+	case IPC_INIT:
+		worker_init(&m->init, fds, nfds);
+		break;
+	case IPC_FEATURES:
+		W.ctx.features = m->features.features;
+		break;
+	case IPC_MEM_TABLE:
+		worker_mem_table(&m->mem, fds);
+		break;
+	case IPC_VRING_START:
+		worker_vring_start(&m->start, fds);
+		break;
+	case IPC_VRING_FD:
+		worker_vring_fd(&m->vfd, fds);
+		break;
+	case IPC_VRING_ENABLE:
+		i = m->ctl.index;
+		if (i >= W.ctx.ops->num_queues)
+			fatalx("%s: VRING_ENABLE for ring %u", W.id, i);
+		W.q[i].enabled = m->ctl.value != 0;
+		worker_queue_run(i);
+		break;
+	case IPC_VRING_STOP:
+		i = m->ctl.index;
+		if (i >= W.ctx.ops->num_queues || !W.q[i].running)
+			fatalx("%s: VRING_STOP for ring %u out of place",
+			    W.id, i);
+		base = W.q[i].vq.last_avail;
+		worker_vring_stop(i);
+		if (!worker_any_running() && W.ctx.ops->reset != NULL)
+			W.ctx.ops->reset(&W.ctx);
+		worker_reply_base(i, base);
+		break;
+	case IPC_RESET:
+		for (i = 0; i < W.ctx.ops->num_queues; i++)
+			worker_vring_stop(i);
+		if (W.ctx.ops->reset != NULL)
+			W.ctx.ops->reset(&W.ctx);
+		W.ctx.features = 0;
+		break;
+	default:
+		fatalx("%s: main sent %s, which only a worker may send",
+		    W.id, ipc_type_name(m->type));
+	}
+}
+
+static void
+worker_ipc(evutil_socket_t fd, short ev, void *arg)
+{
+	union ipc_msg m;
+	int fds[IPC_MAX_FDS];
+	unsigned nfds;
+	const char *why;
+	int r;
+
+	for (;;) {
+		r = ipc_recv(IPC_FD, &m, fds, &nfds, &why);
+		if (r == -1 && errno == EAGAIN)
+			return;
+		if (r == 0) {
+			/* main is gone or let us go. */
+			event_base_loopbreak(W.base);
+			return;
+		}
+		if (r == -1)
+			fatalx("%s: bad message from main: %s", W.id,
+			    why != NULL ? why : strerror(errno));
+		worker_dispatch(&m, fds, nfds);
+	}
+}
+
+int
+worker_main(void)
+{
+	struct ipc_hello h = { .type = IPC_HELLO, .version = IPC_VERSION };
+	unsigned i;
+
+	log_set_sink(worker_log_sink);
+	/* Die with main, whatever happens to it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
+		fatalx("worker: no parent");
+	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(IPC_FD, F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(IPC_FD, F_SETFL, O_NONBLOCK) == -1)
+		fatal("worker: IPC fd");
+	memtab_init(&W.mt);
+	for (i = 0; i < DEV_MAX_QUEUES; i++) {
+		W.q[i].kick_fd = -1;
+		vq_init(&W.q[i].vq, "unused");
+	}
+	if ((W.base = event_base_new()) == NULL)
+		fatalx("worker: event_base_new");
+	W.ipc_ev = event_new(W.base, IPC_FD, EV_READ | EV_PERSIST,
+	    worker_ipc, NULL);
+	if (W.ipc_ev == NULL || event_add(W.ipc_ev, NULL) == -1)
+		fatalx("worker: cannot watch the IPC socket");
+	h.pid = (int32_t)getpid();
+	if (ipc_send(IPC_FD, &h, sizeof(h), NULL, 0, 0) == -1)
+		fatal("worker: hello");
+	event_base_dispatch(W.base);
+
+	if (W.inited) {
+		for (i = 0; i < W.ctx.ops->num_queues; i++)
+			worker_vring_stop(i);
+		if (W.ctx.ops->fini != NULL)
+			W.ctx.ops->fini(&W.ctx);
+	}
+	memtab_clear(&W.mt);
+	event_free(W.ipc_ev);
+	event_base_free(W.base);
+	return 0;
+}

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Worker mode entry point (worker.c). */
+#ifndef VHOSTD_WORKER_H
+#define VHOSTD_WORKER_H
+
+/* Runs the worker until main closes its channel; returns the exit code. */
+int	worker_main(void);
+
+#endif
