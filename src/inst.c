@@ -551,7 +551,6 @@ int
 inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 {
 	char err[256];
-	unsigned i;
 
 	memset(in, 0, sizeof(*in));
 	in->cfg = dc;
@@ -562,9 +561,7 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 	in->wpid = -1;
 	in->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
 	in->wlog_rl = (struct log_ratelimit){ 5, 200, 0, 0, 0 };
-	for (i = 0; i < MEMTAB_MAX_REGIONS; i++)
-		in->mem_fd[i] = -1;
-	vu_state_reset(in);
+	vu_state_init(in);
 	if (in->ops->open != NULL && in->ops->open(dc->priv, in->host_fds,
 	    &in->n_host_fds, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", in->id, err);

@@ -99,6 +99,7 @@ uint64_t vu_offered_pfeatures(const struct inst *in);
 
 /* vu.c: the vhost-user protocol on in->conn_fd. */
 void	vu_conn_readable(evutil_socket_t fd, short ev, void *arg);
+void	vu_state_init(struct inst *in);
 void	vu_state_reset(struct inst *in);
 void	vu_worker_answered(struct inst *in, uint32_t index, uint32_t base);
 

@@ -120,6 +120,8 @@ log_msg(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void log_verr(int, const char *, va_list) LOG_PRINTF(2, 0);
+
 static void
 log_verr(int prio, const char *fmt, va_list ap)
 {

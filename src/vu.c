@@ -305,6 +305,19 @@ vu_close_fd(int *fd)
 	}
 }
 
+/* Sets up the vhost-user state of a zeroed instance: no fds held. */
+void
+vu_state_init(struct inst *in)
+{
+	unsigned i;
+
+	for (i = 0; i < DEV_MAX_QUEUES; i++)
+		in->vr[i].kick_fd = in->vr[i].call_fd = in->vr[i].err_fd = -1;
+	for (i = 0; i < MEMTAB_MAX_REGIONS; i++)
+		in->mem_fd[i] = -1;
+	in->backend_fd = -1;
+}
+
 /*
  * Back to the state of a fresh connection's device: rings stopped, their
  * fds closed, features and status cleared.  The memory table is kept: the
