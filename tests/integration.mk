@@ -1,1 +1,23 @@
 # SPDX-License-Identifier: BSD-3-Clause
+# Integration tests: the project's own vhost-user front-end library
+# (tests/libvufront.a, reused by hostile-input tests and benchmarks) drives
+# the real vhostd binary, started by each test from $VHOSTD.
+check_LIBRARIES += tests/libvufront.a
+tests_libvufront_a_SOURCES = tests/vufront.c tests/vufront.h
+tests_libvufront_a_CFLAGS = $(TEST_CFLAGS)
+
+# The library checked on its own against a minimal back-end of its own.
+check_PROGRAMS += tests/vuf_selftest
+TESTS += tests/vuf_selftest
+tests_vuf_selftest_SOURCES = tests/vuf_selftest.c
+tests_vuf_selftest_CFLAGS = $(TEST_CFLAGS)
+tests_vuf_selftest_LDADD = tests/libvufront.a $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/test_integration
+TESTS += tests/test_integration
+tests_test_integration_SOURCES = tests/test_integration.c tests/vufront.c \
+	tests/vufront.h
+tests_test_integration_CFLAGS = $(TEST_CFLAGS)
+tests_test_integration_LDADD = $(TEST_LIBS)
+
+AM_TESTS_ENVIRONMENT += VHOSTD=$(abs_top_builddir)/src/vhostd; export VHOSTD;
