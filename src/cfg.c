@@ -1,1 +1,1318 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The configuration loader: reads vhostd.json(5), checks every key and value
+ * of it and builds a struct vhostd_cfg, or collects every error found, each
+ * one "FILE:LINE:COL: PATH: message" like a compiler's.  jansson parses the
+ * text; since it records no positions of values, a small scanner walks the
+ * same (already validated) text once more and indexes the line and column of
+ * every value and key by its JSON path.  The common device keys (id, type,
+ * socket) are read here; each device type's parse hook reads its own keys
+ * with the cfg_* helpers at the end of this file.
+ *
+ * Security model: the file is operator input, not guest input, but it may be
+ * wrong in any way (truncated, binary, huge, deeply nested, hand-edited with
+ * a typo in every line).  Nothing in it may crash the loader or make it use
+ * unbounded resources: the file is capped at CFG_FILE_MAX bytes, nesting at
+ * CFG_DEPTH_MAX levels, the device list at CFG_DEVICES_MAX entries; every
+ * value is checked for type and range before it is used; strings with NUL
+ * bytes are refused; text from the file is escaped before it is printed, so
+ * that every error stays on one line.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "device.h"
+#include "log.h"
+
+#define CFG_FILE_MAX	(1024 * 1024)	/* bytes of the file */
+#define CFG_DEPTH_MAX	64		/* nested arrays and objects */
+#define CFG_DEVICES_MAX	1024		/* entries of "devices" */
+#define CFG_QUOTE_MAX	64		/* bytes of file text quoted in errors */
+
+#define FNV_BASIS	UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME	UINT64_C(0x100000001b3)
+
+/* Where one value (and, for an object member, its key) starts. */
+struct cfg_pos {
+	uint64_t	hash;		/* of the JSON path */
+	uint32_t	seq;		/* order in the file */
+	uint32_t	line, col;	/* of the value */
+	uint32_t	kline, kcol;	/* of the key; 0: an array element */
+};
+
+struct cfg_err {
+	uint32_t	 line, col;	/* 0: not tied to a position */
+	size_t		 seq;
+	char		*text;
+};
+
+struct cfg_ctx {
+	const char	*name;		/* file name for messages */
+	const char	*text;
+	size_t		 len;
+	struct cfg_pos	*pos;		/* sorted by hash, then seq */
+	size_t		 npos, pos_cap;
+	struct cfg_err	*errs;
+	size_t		 nerrs, errs_cap;
+	bool		 oom;
+};
+
+/* The scanner's state while it walks the text. */
+struct scan {
+	struct cfg_ctx	*ctx;
+	const char	*p, *end;
+	uint32_t	 line, col;
+	char		*path;		/* path of the current value */
+	size_t		 pathlen, pathcap;
+	int		 depth;
+	bool		 too_deep;
+};
+
+struct dup_set {
+	uint32_t	*slot;		/* device index + 1; 0: empty */
+	size_t		 mask;
+};
+
+static const char *const cfg_top_keys[] = {
+	"runtime_dir", "log_level", "devices", NULL
+};
+
+static const char *const cfg_common_keys[] = {
+	"id", "type", "socket", NULL
+};
+
+static char	*str_vprintf(const char *, va_list)
+		    __attribute__((format(printf, 1, 0)));
+static void	err_vadd(struct cfg_ctx *, uint32_t, uint32_t, const char *,
+		    const char *, va_list) __attribute__((format(printf, 5, 0)));
+static void	err_add(struct cfg_ctx *, uint32_t, uint32_t, const char *,
+		    const char *, ...) __attribute__((format(printf, 5, 6)));
+static void	cfg_verror(struct cfg_ctx *, const char *, bool, const char *,
+		    const char *, va_list) __attribute__((format(printf, 5, 0)));
+static void	cfg_error_at_key(struct cfg_ctx *, const char *, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- small helpers ---- */
+
+static uint64_t
+fnv_update(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* printf into a new malloc'ed string; NULL if out of memory. */
+static char *
+str_vprintf(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	char *s;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+/* "path.key", or "key" at the top level; NULL if out of memory. */
+static char *
+path_join(struct cfg_ctx *ctx, const char *path, const char *key)
+{
+	size_t plen = strlen(path), klen = strlen(key);
+	char *s;
+
+	if ((s = malloc(plen + 1 + klen + 1)) == NULL) {
+		ctx->oom = true;
+		return NULL;
+	}
+	if (plen == 0)
+		memcpy(s, key, klen + 1);
+	else {
+		memcpy(s, path, plen);
+		s[plen] = '.';
+		memcpy(s + plen + 1, key, klen + 1);
+	}
+	return s;
+}
+
+/*
+ * Writes s as a double-quoted string into buf for an error message: quotes,
+ * backslashes and control bytes are escaped, and text beyond CFG_QUOTE_MAX
+ * bytes is cut and marked with "...".  Returns buf.
+ */
+static const char *
+quote(char *buf, size_t size, const char *s)
+{
+	size_t o = 0, i;
+	unsigned char c;
+
+	buf[o++] = '"';
+	for (i = 0; s[i] != '\0' && o + 8 < size; i++) {
+		if (i == CFG_QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+#define QUOTE_BUF	(CFG_QUOTE_MAX * 4 + 16)
+
+/*
+ * Makes an absolute path canonical without looking at the file system:
+ * repeated slashes become one, "." components go, a trailing slash goes
+ * (except for "/" itself).  ".." is left alone: only the file system knows
+ * where it leads.  Works in place; the result is never longer.
+ */
+static void
+path_normalize(char *p)
+{
+	char *r = p, *w = p;
+
+	while (*r != '\0') {
+		if (r[0] == '/') {
+			while (r[1] == '/')
+				r++;
+			if (r[1] == '.' && (r[2] == '/' || r[2] == '\0')) {
+				r += 2;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	if (w > p + 1 && w[-1] == '/')
+		w--;
+	if (w == p)
+		*w++ = '/';
+	*w = '\0';
+}
+
+/* ---- errors ---- */
+
+/*
+ * Appends one error "NAME:LINE:COL: PATH: message" (no position part if
+ * line is 0, no path part if path is NULL or "").  Control bytes in the
+ * result are escaped so that each error is exactly one line.
+ */
+static void
+err_vadd(struct cfg_ctx *ctx, uint32_t line, uint32_t col, const char *path,
+    const char *fmt, va_list ap)
+{
+	char *msg = NULL, *raw = NULL, *out = NULL;
+	struct cfg_err *e;
+	size_t i, o, n;
+	int r;
+
+	if ((msg = str_vprintf(fmt, ap)) == NULL)
+		goto fail;
+	if (line != 0 && path != NULL && path[0] != '\0')
+		r = asprintf(&raw, "%s:%" PRIu32 ":%" PRIu32 ": %s: %s",
+		    ctx->name, line, col, path, msg);
+	else if (line != 0)
+		r = asprintf(&raw, "%s:%" PRIu32 ":%" PRIu32 ": %s",
+		    ctx->name, line, col, msg);
+	else if (path != NULL && path[0] != '\0')
+		r = asprintf(&raw, "%s: %s: %s", ctx->name, path, msg);
+	else
+		r = asprintf(&raw, "%s: %s", ctx->name, msg);
+	if (r == -1) {
+		raw = NULL;
+		goto fail;
+	}
+	n = (size_t)r;
+	if ((out = malloc(n * 4 + 1)) == NULL)
+		goto fail;
+	for (i = o = 0; i < n; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	if (ctx->nerrs == ctx->errs_cap) {
+		size_t cap = ctx->errs_cap ? ctx->errs_cap * 2 : 16;
+
+		if ((e = reallocarray(ctx->errs, cap, sizeof(*e))) == NULL)
+			goto fail;
+		ctx->errs = e;
+		ctx->errs_cap = cap;
+	}
+	e = &ctx->errs[ctx->nerrs];
+	e->line = line;
+	e->col = col;
+	e->seq = ctx->nerrs;
+	e->text = out;
+	ctx->nerrs++;
+	free(msg);
+	free(raw);
+	return;
+fail:
+	ctx->oom = true;
+	free(msg);
+	free(raw);
+	free(out);
+}
+
+static void
+err_add(struct cfg_ctx *ctx, uint32_t line, uint32_t col, const char *path,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vadd(ctx, line, col, path, fmt, ap);
+	va_end(ap);
+}
+
+static int
+err_cmp(const void *a, const void *b)
+{
+	const struct cfg_err *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The errors in file order, joined by newlines, as one malloc'ed string;
+ * NULL if out of memory.
+ */
+static char *
+err_join(struct cfg_ctx *ctx)
+{
+	size_t i, len = 0, o = 0;
+	char *s;
+
+	qsort(ctx->errs, ctx->nerrs, sizeof(*ctx->errs), err_cmp);
+	for (i = 0; i < ctx->nerrs; i++)
+		len += strlen(ctx->errs[i].text) + 1;
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < ctx->nerrs; i++) {
+		size_t n = strlen(ctx->errs[i].text);
+
+		if (i > 0)
+			s[o++] = '\n';
+		memcpy(s + o, ctx->errs[i].text, n);
+		o += n;
+	}
+	s[o] = '\0';
+	return s;
+}
+
+/* ---- the position index ---- */
+
+static int
+pos_cmp(const void *a, const void *b)
+{
+	const struct cfg_pos *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return 0;
+}
+
+/* The first (in the file) entry whose path hashes to h, or NULL. */
+static const struct cfg_pos *
+pos_find(const struct cfg_ctx *ctx, uint64_t h)
+{
+	size_t lo = 0, hi = ctx->npos, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ctx->pos[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ctx->npos && ctx->pos[lo].hash == h)
+		return &ctx->pos[lo];
+	return NULL;
+}
+
+/*
+ * The position of the value at `path`, or of its key if at_key and it has
+ * one.  A path not in the index (a member the file lacks, a path some hook
+ * made up) falls back to the nearest enclosing path, and in the end to the
+ * start of the file.  A hash collision can only give a wrong position.
+ */
+static void
+pos_lookup(const struct cfg_ctx *ctx, const char *path, bool at_key,
+    uint32_t *line, uint32_t *col)
+{
+	const struct cfg_pos *p;
+	size_t len = strlen(path), i;
+
+	for (;;) {
+		p = pos_find(ctx, fnv_update(FNV_BASIS, path, len));
+		if (p != NULL)
+			break;
+		if (len == 0) {
+			*line = 1;
+			*col = 1;
+			return;
+		}
+		for (i = len; i > 0 && path[i - 1] != '.' && path[i - 1] != '[';
+		    i--)
+			;
+		len = i > 0 ? i - 1 : 0;
+		at_key = false;
+	}
+	if (at_key && p->kline != 0) {
+		*line = p->kline;
+		*col = p->kcol;
+	} else {
+		*line = p->line;
+		*col = p->col;
+	}
+}
+
+static void
+cfg_verror(struct cfg_ctx *ctx, const char *pospath, bool at_key,
+    const char *path, const char *fmt, va_list ap)
+{
+	uint32_t line, col;
+
+	pos_lookup(ctx, pospath, at_key, &line, &col);
+	err_vadd(ctx, line, col, path, fmt, ap);
+}
+
+/* An error about the object at `path`, placed at the key at `keypath`. */
+static void
+cfg_error_at_key(struct cfg_ctx *ctx, const char *keypath, const char *path,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_verror(ctx, keypath, true, path, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the scanner ---- */
+
+static void
+scan_adv(struct scan *s)
+{
+	if (*s->p == '\n') {
+		s->line++;
+		s->col = 1;
+	} else
+		s->col++;
+	s->p++;
+}
+
+static void
+scan_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	    *s->p == '\n' || *s->p == '\r'))
+		scan_adv(s);
+}
+
+static int
+scan_push(struct scan *s, const void *buf, size_t len)
+{
+	char *np;
+	size_t cap;
+
+	if (s->pathlen + len + 1 > s->pathcap) {
+		cap = s->pathcap ? s->pathcap : 256;
+		while (cap < s->pathlen + len + 1)
+			cap *= 2;
+		if ((np = realloc(s->path, cap)) == NULL) {
+			s->ctx->oom = true;
+			return -1;
+		}
+		s->path = np;
+		s->pathcap = cap;
+	}
+	memcpy(s->path + s->pathlen, buf, len);
+	s->pathlen += len;
+	s->path[s->pathlen] = '\0';
+	return 0;
+}
+
+static int
+scan_record(struct scan *s, uint64_t h, uint32_t kline, uint32_t kcol)
+{
+	struct cfg_ctx *ctx = s->ctx;
+	struct cfg_pos *p;
+	size_t cap;
+
+	if (ctx->npos == ctx->pos_cap) {
+		cap = ctx->pos_cap ? ctx->pos_cap * 2 : 256;
+		if ((p = reallocarray(ctx->pos, cap, sizeof(*p))) == NULL) {
+			ctx->oom = true;
+			return -1;
+		}
+		ctx->pos = p;
+		ctx->pos_cap = cap;
+	}
+	p = &ctx->pos[ctx->npos];
+	p->hash = h;
+	p->seq = (uint32_t)ctx->npos;
+	p->line = s->line;
+	p->col = s->col;
+	p->kline = kline;
+	p->kcol = kcol;
+	ctx->npos++;
+	return 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Four hex digits after "\u" at s->p; consumes them. */
+static int
+scan_hex4(struct scan *s, uint32_t *out)
+{
+	int i, v;
+
+	*out = 0;
+	for (i = 0; i < 4; i++) {
+		if (s->p >= s->end || (v = hexval(*s->p)) == -1)
+			return -1;
+		*out = *out << 4 | (uint32_t)v;
+		scan_adv(s);
+	}
+	return 0;
+}
+
+/*
+ * Consumes the string at s->p (which is '"').  With decode, appends its
+ * decoded bytes (UTF-8, as jansson gives them) to the path.
+ */
+static int
+scan_string(struct scan *s, bool decode)
+{
+	unsigned char u[4];
+	uint32_t cp, lo;
+	size_t n;
+	char c;
+
+	scan_adv(s);
+	for (;;) {
+		if (s->p >= s->end)
+			return -1;
+		c = *s->p;
+		if (c == '"') {
+			scan_adv(s);
+			return 0;
+		}
+		scan_adv(s);
+		if (c != '\\') {
+			if (decode && scan_push(s, &c, 1) == -1)
+				return -1;
+			continue;
+		}
+		if (s->p >= s->end)
+			return -1;
+		c = *s->p;
+		scan_adv(s);
+		switch (c) {
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case '"': case '\\': case '/': break;
+		case 'u':
+			if (scan_hex4(s, &cp) == -1)
+				return -1;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (s->end - s->p < 2 || s->p[0] != '\\' ||
+				    s->p[1] != 'u')
+					return -1;
+				scan_adv(s);
+				scan_adv(s);
+				if (scan_hex4(s, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return -1;
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp <= 0xdfff)
+				return -1;
+			if (cp < 0x80) {
+				u[0] = (unsigned char)cp;
+				n = 1;
+			} else if (cp < 0x800) {
+				u[0] = (unsigned char)(0xc0 | cp >> 6);
+				u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+				n = 2;
+			} else if (cp < 0x10000) {
+				u[0] = (unsigned char)(0xe0 | cp >> 12);
+				u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+				u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+				n = 3;
+			} else {
+				u[0] = (unsigned char)(0xf0 | cp >> 18);
+				u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+				u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+				u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+				n = 4;
+			}
+			if (decode && scan_push(s, u, n) == -1)
+				return -1;
+			continue;
+		default:
+			return -1;
+		}
+		if (decode && scan_push(s, &c, 1) == -1)
+			return -1;
+	}
+}
+
+static int	scan_value(struct scan *, uint64_t, uint32_t, uint32_t);
+
+static int
+scan_object(struct scan *s, uint64_t h)
+{
+	uint32_t kline, kcol;
+	size_t saved = s->pathlen;
+	uint64_t kh;
+
+	scan_adv(s);
+	scan_ws(s);
+	if (s->p < s->end && *s->p == '}') {
+		scan_adv(s);
+		return 0;
+	}
+	for (;;) {
+		scan_ws(s);
+		if (s->p >= s->end || *s->p != '"')
+			return -1;
+		kline = s->line;
+		kcol = s->col;
+		if (saved > 0 && scan_push(s, ".", 1) == -1)
+			return -1;
+		if (scan_string(s, true) == -1)
+			return -1;
+		kh = fnv_update(h, s->path + saved, s->pathlen - saved);
+		scan_ws(s);
+		if (s->p >= s->end || *s->p != ':')
+			return -1;
+		scan_adv(s);
+		if (scan_value(s, kh, kline, kcol) == -1)
+			return -1;
+		s->pathlen = saved;
+		s->path[saved] = '\0';
+		scan_ws(s);
+		if (s->p < s->end && *s->p == ',') {
+			scan_adv(s);
+			continue;
+		}
+		if (s->p < s->end && *s->p == '}') {
+			scan_adv(s);
+			return 0;
+		}
+		return -1;
+	}
+}
+
+static int
+scan_array(struct scan *s, uint64_t h)
+{
+	size_t saved = s->pathlen, i;
+	char idx[32];
+	int n;
+
+	scan_adv(s);
+	scan_ws(s);
+	if (s->p < s->end && *s->p == ']') {
+		scan_adv(s);
+		return 0;
+	}
+	for (i = 0;; i++) {
+		n = snprintf(idx, sizeof(idx), "[%zu]", i);
+		if (scan_push(s, idx, (size_t)n) == -1)
+			return -1;
+		if (scan_value(s, fnv_update(h, idx, (size_t)n), 0, 0) == -1)
+			return -1;
+		s->pathlen = saved;
+		s->path[saved] = '\0';
+		scan_ws(s);
+		if (s->p < s->end && *s->p == ',') {
+			scan_adv(s);
+			continue;
+		}
+		if (s->p < s->end && *s->p == ']') {
+			scan_adv(s);
+			return 0;
+		}
+		return -1;
+	}
+}
+
+/*
+ * Indexes the value at s->p, whose path is s->path (hash h), and everything
+ * in it.  kline/kcol: its key's position, 0 for an array element or the
+ * root.  Returns -1 on text it does not expect (jansson has accepted it, so
+ * that would be our bug), on nesting deeper than CFG_DEPTH_MAX (reported),
+ * or when out of memory.
+ */
+static int
+scan_value(struct scan *s, uint64_t h, uint32_t kline, uint32_t kcol)
+{
+	const char *start;
+	int rc;
+
+	scan_ws(s);
+	if (s->p >= s->end)
+		return -1;
+	if (scan_record(s, h, kline, kcol) == -1)
+		return -1;
+	switch (*s->p) {
+	case '{':
+	case '[':
+		if (++s->depth > CFG_DEPTH_MAX) {
+			err_add(s->ctx, s->line, s->col, s->path,
+			    "nesting too deep (more than %d levels)",
+			    CFG_DEPTH_MAX);
+			s->too_deep = true;
+			return -1;
+		}
+		rc = *s->p == '{' ? scan_object(s, h) : scan_array(s, h);
+		s->depth--;
+		return rc;
+	case '"':
+		return scan_string(s, false);
+	default:
+		start = s->p;
+		while (s->p < s->end && strchr(" \t\r\n,]}", *s->p) == NULL)
+			scan_adv(s);
+		return s->p > start ? 0 : -1;
+	}
+}
+
+/*
+ * Builds ctx's position index over ctx->text.  Returns -1 only if the text
+ * nests too deep (reported); if the scanner fails otherwise the index is
+ * partial and errors fall back to enclosing positions.
+ */
+static int
+scan_text(struct cfg_ctx *ctx)
+{
+	struct scan s;
+
+	memset(&s, 0, sizeof(s));
+	s.ctx = ctx;
+	s.p = ctx->text;
+	s.end = ctx->text + ctx->len;
+	s.line = 1;
+	s.col = 1;
+	if (scan_push(&s, "", 0) == 0)
+		scan_value(&s, FNV_BASIS, 0, 0);
+	free(s.path);
+	qsort(ctx->pos, ctx->npos, sizeof(*ctx->pos), pos_cmp);
+	return s.too_deep ? -1 : 0;
+}
+
+/* ---- duplicate detection ---- */
+
+static int
+dup_init(struct dup_set *d, size_t n)
+{
+	size_t size = 16;
+
+	while (size < n * 2)
+		size *= 2;
+	if ((d->slot = calloc(size, sizeof(*d->slot))) == NULL)
+		return -1;
+	d->mask = size - 1;
+	return 0;
+}
+
+/*
+ * Adds device `idx` whose key (id or socket) is `key`.  Returns -1 if new,
+ * else the index of the device that has the key already.
+ */
+static long
+dup_add(struct dup_set *d, const struct dev_cfg *devs, size_t keyoff,
+    unsigned idx)
+{
+	const char *key = (const char *)&devs[idx] + keyoff;
+	size_t i = fnv_update(FNV_BASIS, key, strlen(key)) & d->mask;
+
+	while (d->slot[i] != 0) {
+		unsigned j = d->slot[i] - 1;
+
+		if (strcmp((const char *)&devs[j] + keyoff, key) == 0)
+			return (long)j;
+		i = (i + 1) & d->mask;
+	}
+	d->slot[i] = idx + 1;
+	return -1;
+}
+
+/* ---- the configuration itself ---- */
+
+static int
+cfg_check_id(struct cfg_ctx *ctx, const char *path, const char *id)
+{
+	size_t i;
+
+	if (strlen(id) >= CFG_ID_MAX) {
+		cfg_error(ctx, path, "is too long (at most %d characters)",
+		    CFG_ID_MAX - 1);
+		return -1;
+	}
+	for (i = 0; id[i] != '\0'; i++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789._-", id[i]) == NULL) {
+			cfg_error(ctx, path, "may contain only letters, digits, "
+			    "'.', '_' and '-'");
+			return -1;
+		}
+	return 0;
+}
+
+static void
+cfg_unknown_type(struct cfg_ctx *ctx, const char *path, const char *type)
+{
+	char known[256], q[QUOTE_BUF];
+	size_t i, o = 0;
+
+	known[0] = '\0';
+	for (i = 0; dev_registry[i] != NULL && o < sizeof(known); i++)
+		o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s",
+		    i > 0 ? ", " : "", dev_registry[i]->name);
+	cfg_error(ctx, path, "unknown device type %s (known: %s)",
+	    quote(q, sizeof(q), type), known);
+}
+
+/*
+ * Resolves the "socket" of a device against rundir (NULL if runtime_dir was
+ * wrong: relative sockets are then not checked further) into out
+ * (CFG_SOCK_MAX bytes).  Returns 0, or -1 after reporting or if skipped.
+ */
+static int
+cfg_socket(struct cfg_ctx *ctx, const char *path, const char *rundir,
+    const char *given, char *out)
+{
+	const char *last;
+	char *full;
+	size_t len;
+	int rc = -1;
+
+	last = strrchr(given, '/');
+	last = last != NULL ? last + 1 : given;
+	if (*last == '\0' || strcmp(last, ".") == 0 ||
+	    strcmp(last, "..") == 0) {
+		cfg_error(ctx, path, "must name a socket file, not a directory");
+		return -1;
+	}
+	if (given[0] != '/' && rundir == NULL)
+		return -1;
+	if (given[0] == '/')
+		full = strdup(given);
+	else if (asprintf(&full, "%s/%s", rundir, given) == -1)
+		full = NULL;
+	if (full == NULL) {
+		ctx->oom = true;
+		return -1;
+	}
+	path_normalize(full);
+	len = strlen(full);
+	if (len >= CFG_SOCK_MAX)
+		cfg_error(ctx, path, "socket path %s is too long (%zu bytes, "
+		    "at most %zu)", full, len, CFG_SOCK_MAX - 1);
+	else {
+		memcpy(out, full, len + 1);
+		rc = 0;
+	}
+	free(full);
+	return rc;
+}
+
+/*
+ * Reads one entry of "devices" into dc: the common keys here, the rest by
+ * the device type's parse hook.  Errors are reported, dc keeps what was
+ * valid; ids and sockets that are valid go into the duplicate sets.
+ */
+static void
+cfg_device(struct cfg_ctx *ctx, json_t *obj, struct vhostd_cfg *cfg,
+    unsigned i, const char *rundir, struct dup_set *ids,
+    struct dup_set *socks)
+{
+	struct dev_cfg *dc = &cfg->devs[i];
+	const struct dev_ops *ops = NULL;
+	const char *s;
+	char path[32], sub[48], q[QUOTE_BUF];
+	size_t before;
+	long j;
+
+	snprintf(path, sizeof(path), "devices[%u]", i);
+	dc->index = i;
+	if (!json_is_object(obj)) {
+		cfg_error(ctx, path, "must be an object");
+		return;
+	}
+
+	snprintf(sub, sizeof(sub), "%s.id", path);
+	if (cfg_string(ctx, obj, path, "id", true, NULL, &s) == 0 &&
+	    cfg_check_id(ctx, sub, s) == 0) {
+		strcpy(dc->id, s);
+		if ((j = dup_add(ids, cfg->devs, offsetof(struct dev_cfg, id),
+		    i)) != -1) {
+			cfg_error(ctx, sub, "duplicate id %s (also used by "
+			    "devices[%ld])", quote(q, sizeof(q), s), j);
+			dc->id[0] = '\0';
+		}
+	}
+
+	snprintf(sub, sizeof(sub), "%s.type", path);
+	if (cfg_string(ctx, obj, path, "type", true, NULL, &s) == 0 &&
+	    (ops = dev_lookup(s)) == NULL)
+		cfg_unknown_type(ctx, sub, s);
+
+	snprintf(sub, sizeof(sub), "%s.socket", path);
+	if (cfg_string(ctx, obj, path, "socket", true, NULL, &s) == 0 &&
+	    cfg_socket(ctx, sub, rundir, s, dc->socket) == 0 &&
+	    (j = dup_add(socks, cfg->devs, offsetof(struct dev_cfg, socket),
+	    i)) != -1) {
+		if (cfg->devs[j].id[0] != '\0')
+			cfg_error(ctx, sub, "duplicate socket path %s (also "
+			    "used by devices[%ld] \"%s\")", dc->socket, j,
+			    cfg->devs[j].id);
+		else
+			cfg_error(ctx, sub, "duplicate socket path %s (also "
+			    "used by devices[%ld])", dc->socket, j);
+	}
+
+	/* Without a known type, nobody knows which other keys are right. */
+	if (ops == NULL)
+		return;
+	dc->ops = ops;
+	if ((dc->priv = calloc(1, ops->cfg_size > 0 ? ops->cfg_size : 1)) ==
+	    NULL) {
+		ctx->oom = true;
+		return;
+	}
+	before = ctx->nerrs;
+	if (ops->parse == NULL)
+		cfg_check_keys(ctx, obj, path, cfg_common_keys);
+	else if (ops->parse(ctx, obj, path, dc->priv) == -1 &&
+	    ctx->nerrs == before)
+		cfg_error(ctx, path, "invalid %s device", ops->name);
+}
+
+static void
+cfg_devices(struct cfg_ctx *ctx, json_t *arr, struct vhostd_cfg *cfg,
+    const char *rundir)
+{
+	struct dup_set ids = { NULL, 0 }, socks = { NULL, 0 };
+	size_t n = json_array_size(arr), i;
+
+	if (n > CFG_DEVICES_MAX) {
+		cfg_error(ctx, "devices", "too many devices (%zu, at most %d)",
+		    n, CFG_DEVICES_MAX);
+		return;
+	}
+	if ((cfg->devs = calloc(n > 0 ? n : 1, sizeof(*cfg->devs))) == NULL ||
+	    dup_init(&ids, n) == -1 || dup_init(&socks, n) == -1) {
+		ctx->oom = true;
+		goto done;
+	}
+	cfg->ndevs = n;
+	for (i = 0; i < n && !ctx->oom; i++)
+		cfg_device(ctx, json_array_get(arr, i), cfg, (unsigned)i,
+		    rundir, &ids, &socks);
+done:
+	free(ids.slot);
+	free(socks.slot);
+}
+
+/* Checks the root object and fills cfg from it. */
+static void
+cfg_root(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
+{
+	const char *s, *rundir = NULL;
+	char q[QUOTE_BUF];
+	json_t *devs;
+	int level;
+
+	if (!json_is_object(root)) {
+		cfg_error(ctx, "", "the top level must be an object, not an "
+		    "array");
+		return;
+	}
+	cfg_check_keys(ctx, root, "", cfg_top_keys);
+
+	if (cfg_string(ctx, root, "", "runtime_dir", false,
+	    CFG_DEFAULT_RUNDIR, &s) == 0) {
+		if (s[0] != '/')
+			cfg_error(ctx, "runtime_dir", "must be an absolute "
+			    "path");
+		else if (strlen(s) >= sizeof(cfg->runtime_dir))
+			cfg_error(ctx, "runtime_dir", "is too long (at most "
+			    "%zu bytes)", sizeof(cfg->runtime_dir) - 1);
+		else {
+			strcpy(cfg->runtime_dir, s);
+			path_normalize(cfg->runtime_dir);
+			rundir = cfg->runtime_dir;
+		}
+	}
+
+	cfg->log_level = LOG_NOTICE;
+	if (cfg_string(ctx, root, "", "log_level", false, NULL, &s) == 0 &&
+	    s != NULL) {
+		if ((level = log_level_parse(s)) == -1)
+			cfg_error(ctx, "log_level", "unknown level %s "
+			    "(expected error, warning, notice, info or debug)",
+			    quote(q, sizeof(q), s));
+		else {
+			cfg->log_level = level;
+			cfg->log_level_set = true;
+		}
+	}
+
+	if ((devs = json_object_get(root, "devices")) == NULL)
+		cfg_error(ctx, "", "missing required key \"devices\"");
+	else if (!json_is_array(devs))
+		cfg_error(ctx, "devices", "must be an array");
+	else
+		cfg_devices(ctx, devs, cfg, rundir);
+}
+
+/*
+ * The loader proper, over text of len bytes that stands for file `name`.
+ * Contract as for cfg_load.  Sets errno: EINVAL for a wrong file, ENOMEM.
+ */
+static struct vhostd_cfg *
+cfg_parse(const char *text, size_t len, const char *name, char **errors)
+{
+	struct cfg_ctx ctx;
+	struct vhostd_cfg *cfg = NULL;
+	json_error_t jerr;
+	json_t *root = NULL;
+	const char *nul;
+	uint32_t line, col;
+	size_t i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.name = name;
+	ctx.text = text;
+	ctx.len = len;
+
+	if (len > CFG_FILE_MAX) {
+		err_add(&ctx, 0, 0, NULL, "too large (more than %d bytes)",
+		    CFG_FILE_MAX);
+		goto fail;
+	}
+	/* jansson would take a NUL byte for the end of the text. */
+	if ((nul = memchr(text, '\0', len)) != NULL) {
+		line = col = 1;
+		for (i = 0; text + i < nul; i++, col++)
+			if (text[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		err_add(&ctx, line, col, NULL, "NUL byte in the file");
+		goto fail;
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		err_add(&ctx, jerr.line > 0 ? (uint32_t)jerr.line : 1,
+		    jerr.column > 0 ? (uint32_t)jerr.column : 1, NULL, "%s",
+		    jerr.text);
+		goto fail;
+	}
+	if (scan_text(&ctx) == -1 || ctx.oom)
+		goto fail;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(name)) == NULL) {
+		ctx.oom = true;
+		goto fail;
+	}
+	cfg_root(&ctx, root, cfg);
+	if (ctx.nerrs > 0 || ctx.oom)
+		goto fail;
+
+	json_decref(root);
+	free(ctx.pos);
+	free(ctx.errs);
+	if (errors != NULL)
+		*errors = NULL;
+	return cfg;
+fail:
+	cfg_free(cfg);
+	json_decref(root);
+	if (errors != NULL) {
+		if (ctx.oom)
+			err_add(&ctx, 0, 0, NULL, "out of memory");
+		*errors = err_join(&ctx);
+	}
+	for (i = 0; i < ctx.nerrs; i++)
+		free(ctx.errs[i].text);
+	free(ctx.errs);
+	free(ctx.pos);
+	errno = ctx.oom ? ENOMEM : EINVAL;
+	return NULL;
+}
+
+/* *errors: the one error "NAME: message", or NULL if out of memory. */
+static void
+cfg_fail(char **errors, const char *name, const char *msg)
+{
+	if (errors != NULL && asprintf(errors, "%s: %s", name, msg) == -1)
+		*errors = NULL;
+}
+
+struct vhostd_cfg *
+cfg_load(const char *path, char **errors)
+{
+	struct vhostd_cfg *cfg;
+	struct stat st;
+	char *buf = NULL, msg[128];
+	size_t len = 0;
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		goto fail;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto fail;
+	}
+	/* One byte more than allowed, to tell "too large" from "just fits". */
+	if ((buf = malloc(CFG_FILE_MAX + 1)) == NULL)
+		goto fail;
+	while (len < CFG_FILE_MAX + 1) {
+		n = read(fd, buf + len, CFG_FILE_MAX + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	cfg = cfg_parse(buf, len, path, errors);
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return cfg;
+fail:
+	saved = errno;
+	snprintf(msg, sizeof(msg), "cannot read: %s", strerror(saved));
+	cfg_fail(errors, path, msg);
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	errno = saved;
+	return NULL;
+}
+
+struct vhostd_cfg *
+cfg_load_string(const char *text, const char *name, char **errors)
+{
+	return cfg_parse(text, strlen(text), name, errors);
+}
+
+void
+cfg_free(struct vhostd_cfg *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->ndevs; i++)
+		free(cfg->devs[i].priv);
+	free(cfg->devs);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* ---- for device parse hooks ---- */
+
+void
+cfg_error(struct cfg_ctx *ctx, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_verror(ctx, path, false, path, fmt, ap);
+	va_end(ap);
+}
+
+int
+cfg_check_keys(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *const allowed[])
+{
+	const char *key;
+	char q[QUOTE_BUF], *sub;
+	json_t *v;
+	size_t i;
+	int rc = 0;
+
+	if (!json_is_object(obj)) {
+		cfg_error(ctx, path, "must be an object");
+		return -1;
+	}
+	json_object_foreach(obj, key, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], key) == 0)
+				break;
+		if (allowed[i] != NULL)
+			continue;
+		sub = path_join(ctx, path, key);
+		cfg_error_at_key(ctx, sub != NULL ? sub : path, path,
+		    "unknown key %s", quote(q, sizeof(q), key));
+		free(sub);
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * The member `key` of obj for the helpers below: 1 and *v if present; 0 if
+ * absent and optional; -1 if absent and required (reported, at obj).
+ * *sub is the member's path (malloc'ed, the caller frees it) when 1.
+ */
+static int
+cfg_member(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *key, bool required, json_t **v, char **sub)
+{
+	char q[QUOTE_BUF];
+
+	*sub = NULL;
+	if (!json_is_object(obj) || (*v = json_object_get(obj, key)) == NULL) {
+		if (!required)
+			return 0;
+		cfg_error(ctx, path, "missing required key %s",
+		    quote(q, sizeof(q), key));
+		return -1;
+	}
+	if ((*sub = path_join(ctx, path, key)) == NULL)
+		return -1;
+	return 1;
+}
+
+int
+cfg_string(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *key, bool required, const char *def, const char **out)
+{
+	const char *s;
+	char *sub;
+	json_t *v;
+	int r;
+
+	*out = def;
+	if ((r = cfg_member(ctx, obj, path, key, required, &v, &sub)) != 1)
+		return r;
+	r = -1;
+	if (!json_is_string(v))
+		cfg_error(ctx, sub, "must be a string");
+	else if (json_string_length(v) != strlen(s = json_string_value(v)))
+		cfg_error(ctx, sub, "must not contain a NUL character");
+	else if (s[0] == '\0')
+		cfg_error(ctx, sub, "must not be empty");
+	else {
+		*out = s;
+		r = 0;
+	}
+	free(sub);
+	return r;
+}
+
+int
+cfg_uint(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *key, bool required, uint64_t def, uint64_t min,
+    uint64_t max, uint64_t *out)
+{
+	json_int_t i;
+	char *sub;
+	json_t *v;
+	int r;
+
+	*out = def;
+	if ((r = cfg_member(ctx, obj, path, key, required, &v, &sub)) != 1)
+		return r;
+	r = -1;
+	if (!json_is_integer(v) || (i = json_integer_value(v)) < 0 ||
+	    (uint64_t)i < min || (uint64_t)i > max)
+		cfg_error(ctx, sub, "must be an integer from %" PRIu64 " to %"
+		    PRIu64, min, max);
+	else {
+		*out = (uint64_t)i;
+		r = 0;
+	}
+	free(sub);
+	return r;
+}
+
+int
+cfg_bool(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *key, bool def, bool *out)
+{
+	char *sub;
+	json_t *v;
+	int r;
+
+	*out = def;
+	if ((r = cfg_member(ctx, obj, path, key, false, &v, &sub)) != 1)
+		return r;
+	r = -1;
+	if (!json_is_boolean(v))
+		cfg_error(ctx, sub, "must be true or false");
+	else {
+		*out = json_is_true(v);
+		r = 0;
+	}
+	free(sub);
+	return r;
+}

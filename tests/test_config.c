@@ -1,0 +1,922 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of the config loader (src/cfg.c): a valid file read back field
+ * by field, every error the loader and the cfg_* helpers report with its
+ * exact text and position, several errors in one file, and hostile files
+ * (binary, empty, truncated, deeply nested, too large, missing).  The link
+ * wraps dev_lookup() (see tests/unit-config.mk) so that two device types of
+ * the test's own stand in front of the real registry: "testdev", whose parse
+ * hook uses every helper, and "bare", which has no parse hook.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+#include "device.h"
+#include "log.h"
+
+#ifndef TOP_SRCDIR
+#define TOP_SRCDIR "."
+#endif
+
+#define NAME	"vhostd.json"
+
+/* ---- the test's own device types ---- */
+
+struct test_cfg {
+	bool		flag;
+	char		name[32];
+	uint64_t	count;
+	uint64_t	big;
+};
+
+static const char *const test_keys[] = {
+	"id", "type", "socket", "flag", "name", "count", "big", "nested",
+	"silent", NULL
+};
+static const char *const test_nested_keys[] = { "deep", NULL };
+
+static int
+test_parse(struct cfg_ctx *ctx, json_t *obj, const char *path, void *out)
+{
+	struct test_cfg *c = out;
+	const char *s;
+	char sub[128];
+	json_t *nested;
+	int rc = 0;
+
+	if (cfg_check_keys(ctx, obj, path, test_keys) == -1)
+		rc = -1;
+	if (cfg_bool(ctx, obj, path, "flag", false, &c->flag) == -1)
+		rc = -1;
+	if (cfg_string(ctx, obj, path, "name", true, NULL, &s) == -1)
+		rc = -1;
+	else
+		snprintf(c->name, sizeof(c->name), "%s", s);
+	if (cfg_uint(ctx, obj, path, "count", true, 0, 0, 10, &c->count) == -1)
+		rc = -1;
+	if (cfg_uint(ctx, obj, path, "big", false, 7, 5, UINT64_MAX,
+	    &c->big) == -1)
+		rc = -1;
+	if ((nested = json_object_get(obj, "nested")) != NULL) {
+		snprintf(sub, sizeof(sub), "%s.nested", path);
+		if (cfg_check_keys(ctx, nested, sub, test_nested_keys) == -1)
+			rc = -1;
+		else {
+			/* A path the file lacks: falls back to "nested.deep". */
+			snprintf(sub, sizeof(sub), "%s.nested.deep[7].x", path);
+			cfg_error(ctx, sub, "made-up path");
+			rc = -1;
+		}
+	}
+	if (json_object_get(obj, "silent") != NULL)
+		return -1;	/* fails without saying why */
+	return rc;
+}
+
+static const struct dev_ops test_ops = {
+	.name = "testdev",
+	.num_queues = 1,
+	.cfg_size = sizeof(struct test_cfg),
+	.parse = test_parse,
+};
+
+static const struct dev_ops bare_ops = {
+	.name = "bare",
+	.num_queues = 1,
+	.cfg_size = 0,
+};
+
+const struct dev_ops *__real_dev_lookup(const char *);
+const struct dev_ops *__wrap_dev_lookup(const char *);
+
+const struct dev_ops *
+__wrap_dev_lookup(const char *name)
+{
+	if (strcmp(name, test_ops.name) == 0)
+		return &test_ops;
+	if (strcmp(name, bare_ops.name) == 0)
+		return &bare_ops;
+	return __real_dev_lookup(name);
+}
+
+/* ---- helpers ---- */
+
+static void
+expect_errors(const char *text, const char *expected)
+{
+	struct vhostd_cfg *cfg;
+	char *err = (char *)"untouched";
+
+	errno = 0;
+	cfg = cfg_load_string(text, NAME, &err);
+	assert_null(cfg);
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(err);
+	assert_string_equal(err, expected);
+	free(err);
+}
+
+static struct vhostd_cfg *
+expect_ok(const char *text)
+{
+	struct vhostd_cfg *cfg;
+	char *err = (char *)"untouched";
+
+	cfg = cfg_load_string(text, NAME, &err);
+	if (cfg == NULL)
+		fail_msg("unexpected errors:\n%s", err != NULL ? err : "(null)");
+	assert_null(err);
+	return cfg;
+}
+
+/* Writes len bytes to a new temporary file; returns its malloc'ed name. */
+static char *
+tmpfile_with(const void *buf, size_t len)
+{
+	char *path = strdup("/tmp/test_config.XXXXXX");
+	int fd;
+
+	assert_non_null(path);
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+/* A device object on one line, for configs that need a valid one. */
+#define RNG(id, sock) \
+	"{ \"id\": \"" id "\", \"type\": \"rng\", \"socket\": \"" sock "\" }"
+
+/* ---- valid files ---- */
+
+static void
+test_valid_roundtrip(void **state)
+{
+	const char *text =
+	    "{\n"
+	    "  \"runtime_dir\": \"/run//vhostd-test/\",\n"
+	    "  \"log_level\": \"debug\",\n"
+	    "  \"devices\": [\n"
+	    "    { \"id\": \"vm1-rng\", \"type\": \"rng\", "
+	    "\"socket\": \"vm1.sock\" },\n"
+	    "    { \"id\": \"vm2.rng_2\", \"type\": \"rng\",\n"
+	    "      \"socket\": \"/tmp//x/./vm2.sock\", \"source\": "
+	    "\"/dev/hwrng\",\n"
+	    "      \"max_bytes\": 1099511627776, \"period_ms\": 3600000 },\n"
+	    "    { \"id\": \"t\", \"type\": \"testdev\", \"socket\": "
+	    "\"sub/t.sock\",\n"
+	    "      \"flag\": true, \"name\": \"hello\", \"count\": 10,\n"
+	    "      \"big\": 9223372036854775807 },\n"
+	    "    { \"id\": \"u\", \"type\": \"testdev\", \"socket\": \"u\",\n"
+	    "      \"name\": \"x\", \"count\": 0 },\n"
+	    "    { \"id\": \"b\", \"type\": \"bare\", \"socket\": \"b\" }\n"
+	    "  ]\n"
+	    "}\n";
+	struct vhostd_cfg *cfg = expect_ok(text);
+	const struct test_cfg *t;
+
+	assert_string_equal(cfg->path, NAME);
+	assert_string_equal(cfg->runtime_dir, "/run/vhostd-test");
+	assert_int_equal(cfg->log_level, LOG_DEBUG);
+	assert_true(cfg->log_level_set);
+	assert_int_equal(cfg->ndevs, 5);
+
+	assert_string_equal(cfg->devs[0].id, "vm1-rng");
+	assert_ptr_equal(cfg->devs[0].ops, dev_lookup("rng"));
+	assert_non_null(cfg->devs[0].ops);
+	assert_string_equal(cfg->devs[0].socket, "/run/vhostd-test/vm1.sock");
+	assert_int_equal(cfg->devs[0].index, 0);
+	assert_non_null(cfg->devs[0].priv);
+
+	assert_string_equal(cfg->devs[1].id, "vm2.rng_2");
+	assert_string_equal(cfg->devs[1].socket, "/tmp/x/vm2.sock");
+	assert_int_equal(cfg->devs[1].index, 1);
+	assert_non_null(cfg->devs[1].priv);
+
+	assert_string_equal(cfg->devs[2].socket, "/run/vhostd-test/sub/t.sock");
+	assert_ptr_equal(cfg->devs[2].ops, &test_ops);
+	t = cfg->devs[2].priv;
+	assert_true(t->flag);
+	assert_string_equal(t->name, "hello");
+	assert_int_equal(t->count, 10);
+	assert_true(t->big == UINT64_C(9223372036854775807));
+
+	t = cfg->devs[3].priv;
+	assert_false(t->flag);		/* defaults */
+	assert_string_equal(t->name, "x");
+	assert_int_equal(t->count, 0);
+	assert_int_equal(t->big, 7);
+
+	assert_ptr_equal(cfg->devs[4].ops, &bare_ops);
+	assert_non_null(cfg->devs[4].priv);
+	assert_int_equal(cfg->devs[4].index, 4);
+	cfg_free(cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct vhostd_cfg *cfg = expect_ok("{\"devices\": []}");
+
+	assert_string_equal(cfg->runtime_dir, CFG_DEFAULT_RUNDIR);
+	assert_int_equal(cfg->log_level, LOG_NOTICE);
+	assert_false(cfg->log_level_set);
+	assert_int_equal(cfg->ndevs, 0);
+	cfg_free(cfg);
+
+	cfg = expect_ok("{\"devices\": [" RNG("a", "a.sock") "]}");
+	assert_string_equal(cfg->devs[0].socket, CFG_DEFAULT_RUNDIR "/a.sock");
+	cfg_free(cfg);
+
+	/* "/" as runtime_dir does not give "//a.sock". */
+	cfg = expect_ok("{\"runtime_dir\": \"/\", \"devices\": ["
+	    RNG("a", "a.sock") "]}");
+	assert_string_equal(cfg->runtime_dir, "/");
+	assert_string_equal(cfg->devs[0].socket, "/a.sock");
+	cfg_free(cfg);
+
+	/* log_level names are case-insensitive (log_level_parse). */
+	cfg = expect_ok("{\"log_level\": \"Warning\", \"devices\": []}");
+	assert_int_equal(cfg->log_level, LOG_WARNING);
+	assert_true(cfg->log_level_set);
+	cfg_free(cfg);
+
+	cfg_free(NULL);
+}
+
+static void
+test_limits_that_fit(void **state)
+{
+	char text[1024], sock[CFG_SOCK_MAX];
+	struct vhostd_cfg *cfg;
+
+	/* An id of 63 characters and a socket path of CFG_SOCK_MAX - 1. */
+	memset(sock, 'a', sizeof(sock) - 1);
+	sock[0] = '/';
+	sock[sizeof(sock) - 1] = '\0';
+	snprintf(text, sizeof(text), "{\"devices\": [{\"id\": \"%s\", "
+	    "\"type\": \"rng\", \"socket\": \"%s\"}]}",
+	    "123456789012345678901234567890123456789012345678901234567890123",
+	    sock);
+	cfg = expect_ok(text);
+	assert_string_equal(cfg->devs[0].socket, sock);
+	assert_int_equal(strlen(cfg->devs[0].id), CFG_ID_MAX - 1);
+	cfg_free(cfg);
+}
+
+static void
+test_load_file(void **state)
+{
+	const char *text = "{\"runtime_dir\": \"/r\", \"devices\": ["
+	    RNG("a", "a.sock") "]}\n";
+	struct vhostd_cfg *cfg;
+	char *path, *err = (char *)"untouched";
+
+	path = tmpfile_with(text, strlen(text));
+	cfg = cfg_load(path, &err);
+	assert_non_null(cfg);
+	assert_null(err);
+	assert_string_equal(cfg->path, path);
+	assert_string_equal(cfg->devs[0].socket, "/r/a.sock");
+	cfg_free(cfg);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_example_configs(void **state)
+{
+	struct vhostd_cfg *cfg;
+	char *err = NULL;
+
+	cfg = cfg_load(TOP_SRCDIR "/config/demo.json", &err);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->runtime_dir, "/tmp/vhostd-demo");
+	assert_int_equal(cfg->ndevs, 2);
+	assert_string_equal(cfg->devs[0].id, "vm1-rng");
+	assert_string_equal(cfg->devs[0].socket, "/tmp/vhostd-demo/vm1-rng.sock");
+	assert_string_equal(cfg->devs[1].id, "vm2-rng");
+	assert_string_equal(cfg->devs[1].socket, "/tmp/vhostd-demo/vm2-rng.sock");
+	cfg_free(cfg);
+
+	cfg = cfg_load(TOP_SRCDIR "/config/vhostd.example.json", &err);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_true(cfg->log_level_set);
+	assert_true(cfg->ndevs >= 2);
+	cfg_free(cfg);
+}
+
+/* ---- the top level ---- */
+
+static void
+test_unknown_top_key(void **state)
+{
+	expect_errors(
+	    "{\n"
+	    "  \"devices\": [],\n"
+	    "  \"sockett\": 1,\n"
+	    "\t\"x\\n\\\"y\": {}\n"
+	    "}\n",
+	    NAME ":3:3: unknown key \"sockett\"\n"
+	    NAME ":4:2: unknown key \"x\\x0a\\\"y\"");
+}
+
+static void
+test_runtime_dir(void **state)
+{
+	char *text;
+	size_t n = PATH_MAX + 64;
+
+	expect_errors("{\"runtime_dir\": \"run/vhostd\", \"devices\": []}",
+	    NAME ":1:17: runtime_dir: must be an absolute path");
+	expect_errors("{\"runtime_dir\": 5, \"devices\": []}",
+	    NAME ":1:17: runtime_dir: must be a string");
+	expect_errors("{\"runtime_dir\": \"\", \"devices\": []}",
+	    NAME ":1:17: runtime_dir: must not be empty");
+	expect_errors("{\"runtime_dir\": null, \"devices\": []}",
+	    NAME ":1:17: runtime_dir: must be a string");
+
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, "{\"devices\": [], \"runtime_dir\": \"/%0*d\"}",
+	    PATH_MAX - 1, 0);
+	expect_errors(text, NAME ":1:32: runtime_dir: is too long (at most "
+	    "4095 bytes)");
+	/* PATH_MAX - 1 bytes fit. */
+	snprintf(text, n, "{\"devices\": [], \"runtime_dir\": \"/%0*d\"}",
+	    PATH_MAX - 2, 0);
+	cfg_free(expect_ok(text));
+	free(text);
+}
+
+static void
+test_runtime_dir_wrong_skips_relative_sockets(void **state)
+{
+	/* Only the runtime_dir error: the relative socket cannot be checked,
+	 * the absolute one still is. */
+	expect_errors(
+	    "{\"runtime_dir\": \"rel\", \"devices\": [\n"
+	    RNG("a", "a.sock") ",\n"
+	    RNG("b", "/x/") "\n"
+	    "]}",
+	    NAME ":1:17: runtime_dir: must be an absolute path\n"
+	    NAME ":3:39: devices[1].socket: must name a socket file, not a "
+	    "directory");
+}
+
+static void
+test_log_level(void **state)
+{
+	expect_errors(
+	    "{\n"
+	    "  \"log_level\": \"loud\",\n"
+	    "  \"devices\": []\n"
+	    "}",
+	    NAME ":2:16: log_level: unknown level \"loud\" (expected error, "
+	    "warning, notice, info or debug)");
+	expect_errors("{\"log_level\": 3, \"devices\": []}",
+	    NAME ":1:15: log_level: must be a string");
+	expect_errors("{\"log_level\": \"\", \"devices\": []}",
+	    NAME ":1:15: log_level: must not be empty");
+}
+
+static void
+test_devices_shape(void **state)
+{
+	expect_errors("{\"log_level\": \"info\"}",
+	    NAME ":1:1: missing required key \"devices\"");
+	expect_errors("\n\n  {}",
+	    NAME ":3:3: missing required key \"devices\"");
+	expect_errors("{\"devices\": {}}",
+	    NAME ":1:13: devices: must be an array");
+	expect_errors("{\"devices\": [1, \"x\", [], null]}",
+	    NAME ":1:14: devices[0]: must be an object\n"
+	    NAME ":1:17: devices[1]: must be an object\n"
+	    NAME ":1:22: devices[2]: must be an object\n"
+	    NAME ":1:26: devices[3]: must be an object");
+}
+
+static void
+test_too_many_devices(void **state)
+{
+	size_t n = 1025, i, len = 64 + n * 3;
+	char *text = malloc(len), *p = text;
+
+	assert_non_null(text);
+	p += sprintf(p, "{\"devices\": [");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s{}", i > 0 ? "," : "");
+	sprintf(p, "]}");
+	expect_errors(text, NAME ":1:13: devices: too many devices (1025, at "
+	    "most 1024)");
+	free(text);
+}
+
+/* ---- the common device keys ---- */
+
+static void
+test_missing_common_keys(void **state)
+{
+	expect_errors(
+	    "{\n"
+	    "  \"devices\": [\n"
+	    "    { \"id\": \"a\", \"type\": \"rng\" },\n"
+	    "    {}\n"
+	    "  ]\n"
+	    "}",
+	    NAME ":3:5: devices[0]: missing required key \"socket\"\n"
+	    NAME ":4:5: devices[1]: missing required key \"id\"\n"
+	    NAME ":4:5: devices[1]: missing required key \"type\"\n"
+	    NAME ":4:5: devices[1]: missing required key \"socket\"");
+}
+
+static void
+test_id(void **state)
+{
+	expect_errors("{\"devices\": [" RNG("", "a") "]}",
+	    NAME ":1:22: devices[0].id: must not be empty");
+	expect_errors("{\"devices\": [" RNG("a b", "a") "]}",
+	    NAME ":1:22: devices[0].id: may contain only letters, digits, "
+	    "'.', '_' and '-'");
+	expect_errors("{\"devices\": [" RNG("a/b", "a") "]}",
+	    NAME ":1:22: devices[0].id: may contain only letters, digits, "
+	    "'.', '_' and '-'");
+	expect_errors("{\"devices\": [" RNG("\\u00e9", "a") "]}",
+	    NAME ":1:22: devices[0].id: may contain only letters, digits, "
+	    "'.', '_' and '-'");
+	expect_errors("{\"devices\": ["
+	    RNG("1234567890123456789012345678901234567890123456789012345678901234",
+	    "a") "]}",
+	    NAME ":1:22: devices[0].id: is too long (at most 63 characters)");
+	expect_errors("{\"devices\": [{\"id\": 7, \"type\": \"rng\", "
+	    "\"socket\": \"a\"}]}",
+	    NAME ":1:21: devices[0].id: must be a string");
+}
+
+static void
+test_duplicate_id(void **state)
+{
+	expect_errors(
+	    "{\"devices\": [\n"
+	    RNG("vm1-rng", "a") ",\n"
+	    RNG("other", "b") ",\n"
+	    RNG("vm1-rng", "c") ",\n"
+	    RNG("vm1-rng", "d") "\n"
+	    "]}",
+	    NAME ":4:9: devices[2].id: duplicate id \"vm1-rng\" (also used by "
+	    "devices[0])\n"
+	    NAME ":5:9: devices[3].id: duplicate id \"vm1-rng\" (also used by "
+	    "devices[0])");
+}
+
+static void
+test_type(void **state)
+{
+	/* An unknown type skips the device's own keys ("bogus"). */
+	expect_errors(
+	    "{\n"
+	    "  \"devices\": [\n"
+	    "    { \"id\": \"a\", \"socket\": \"a\",\n"
+	    "      \"type\": \"gpu\", \"bogus\": 1 }\n"
+	    "  ]\n"
+	    "}",
+	    NAME ":4:15: devices[0].type: unknown device type \"gpu\" "
+	    "(known: rng)");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"socket\": \"a\", "
+	    "\"type\": [\"rng\"], \"bogus\": 1}]}",
+	    NAME ":1:49: devices[0].type: must be a string");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"socket\": \"a\", "
+	    "\"bogus\": 1}]}",
+	    NAME ":1:14: devices[0]: missing required key \"type\"");
+}
+
+static void
+test_socket(void **state)
+{
+	char text[512];
+
+	expect_errors("{\"devices\": [" RNG("a", "dir/") "]}",
+	    NAME ":1:52: devices[0].socket: must name a socket file, not a "
+	    "directory");
+	expect_errors("{\"devices\": [" RNG("a", "..") "]}",
+	    NAME ":1:52: devices[0].socket: must name a socket file, not a "
+	    "directory");
+	expect_errors("{\"devices\": [" RNG("a", "x/.") "]}",
+	    NAME ":1:52: devices[0].socket: must name a socket file, not a "
+	    "directory");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": false}]}",
+	    NAME ":1:51: devices[0].socket: must be a string");
+
+	/* One byte more than a sun_path holds (CFG_SOCK_MAX - 1 fit, see
+	 * test_limits_that_fit). */
+	snprintf(text, sizeof(text), "{\"devices\": [" RNG("a", "/%0*d")
+	    "]}", (int)CFG_SOCK_MAX - 1, 0);
+	expect_errors(text, NAME ":1:52: devices[0].socket: socket path /"
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "0000000000000000000000000000000000000000000 is too long "
+	    "(108 bytes, at most 107)");
+
+	/* Relative: too long only once resolved against runtime_dir. */
+	snprintf(text, sizeof(text), "{\"runtime_dir\": \"/%0*d\",\n"
+	    "\"devices\": [" RNG("a", "abcdefghij") "]}", 97, 0);
+	expect_errors(text, NAME ":2:51: devices[0].socket: socket path /"
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "000000000000000000000000000000000/abcdefghij is too long "
+	    "(109 bytes, at most 107)");
+}
+
+static void
+test_duplicate_socket(void **state)
+{
+	expect_errors(
+	    "{\n"
+	    "  \"runtime_dir\": \"/run/vhostd\",\n"
+	    "  \"devices\": [\n"
+	    "    " RNG("vm1-rng", "a.sock") ",\n"
+	    "    " RNG("vm2-rng", "b.sock") ",\n"
+	    "    " RNG("vm3-rng", "/run/vhostd//./a.sock") ",\n"
+	    "    " RNG("bad id", "b.sock") ",\n"
+	    "    " RNG("vm5-rng", "c.sock") ",\n"
+	    "    " RNG("vm6-rng", "/run/vhostd/b.sock") "\n"
+	    "  ]\n"
+	    "}",
+	    NAME ":6:49: devices[2].socket: duplicate socket path "
+	    "/run/vhostd/a.sock (also used by devices[0] \"vm1-rng\")\n"
+	    NAME ":7:13: devices[3].id: may contain only letters, digits, "
+	    "'.', '_' and '-'\n"
+	    NAME ":7:48: devices[3].socket: duplicate socket path "
+	    "/run/vhostd/b.sock (also used by devices[1] \"vm2-rng\")\n"
+	    NAME ":9:49: devices[5].socket: duplicate socket path "
+	    "/run/vhostd/b.sock (also used by devices[1] \"vm2-rng\")");
+	/* The first user has no valid id: the message names its index. */
+	expect_errors("{\"devices\": [\n"
+	    RNG("a b", "s") ",\n"
+	    RNG("c", "s") "]}",
+	    NAME ":2:9: devices[0].id: may contain only letters, digits, "
+	    "'.', '_' and '-'\n"
+	    NAME ":3:39: devices[1].socket: duplicate socket path "
+	    "/run/vhostd/s (also used by devices[0])");
+}
+
+/* ---- the device's own keys (rng, and the helpers through testdev) ---- */
+
+static void
+test_device_unknown_key(void **state)
+{
+	expect_errors(
+	    "{\n"
+	    "  \"devices\": [\n"
+	    "    { \"id\": \"a\", \"type\": \"rng\", \"socket\": \"a\",\n"
+	    "      \"sockett\": \"b\", \"max_bytes\": 1 }\n"
+	    "  ]\n"
+	    "}",
+	    NAME ":4:7: devices[0]: unknown key \"sockett\"");
+	/* A device type without a parse hook: the core checks the keys. */
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"bare\", "
+	    "\"socket\": \"a\", \"x\": 1}]}",
+	    NAME ":1:57: devices[0]: unknown key \"x\"");
+}
+
+static void
+test_rng_keys(void **state)
+{
+#define RNGK(k) "{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", " \
+	"\"socket\": \"a\", " k "}]}"
+	/* The value of the key at the end starts at column 69. */
+	const char *range = NAME ":1:69: devices[0].max_bytes: must be an "
+	    "integer from 1 to 1099511627776";
+
+	expect_errors(RNGK("\"max_bytes\": 0"), range);
+	expect_errors(RNGK("\"max_bytes\": -1"), range);
+	expect_errors(RNGK("\"max_bytes\": 1099511627777"), range);
+	expect_errors(RNGK("\"max_bytes\": 4096.0"), range);
+	expect_errors(RNGK("\"max_bytes\": 1e3"), range);
+	expect_errors(RNGK("\"max_bytes\": \"4096\""), range);
+	expect_errors(RNGK("\"max_bytes\": true"), range);
+	expect_errors(RNGK("\"max_bytes\": null"), range);
+	expect_errors(RNGK("\"period_ms\": 0"), NAME ":1:69: "
+	    "devices[0].period_ms: must be an integer from 1 to 3600000");
+	expect_errors(RNGK("\"period_ms\": 3600001"), NAME ":1:69: "
+	    "devices[0].period_ms: must be an integer from 1 to 3600000");
+	expect_errors(RNGK("\"source\": \"dev/hwrng\""), NAME ":1:66: "
+	    "devices[0].source: must be an absolute path");
+	expect_errors(RNGK("\"source\": \"\""), NAME ":1:66: "
+	    "devices[0].source: must not be empty");
+#undef RNGK
+}
+
+static void
+test_helpers(void **state)
+{
+#define TD(k) "{\"devices\": [{\"id\": \"a\", \"type\": \"testdev\", " \
+	"\"socket\": \"a\", " k "}]}"
+	/* Keys after the common ones start at column 60. */
+	expect_errors(TD("\"count\": 1"),
+	    NAME ":1:14: devices[0]: missing required key \"name\"");
+	expect_errors(TD("\"name\": \"n\""),
+	    NAME ":1:14: devices[0]: missing required key \"count\"");
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, \"flag\": 1"),
+	    NAME ":1:93: devices[0].flag: must be true or false");
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, \"flag\": \"true\""),
+	    NAME ":1:93: devices[0].flag: must be true or false");
+	expect_errors(TD("\"name\": 1, \"count\": 1"),
+	    NAME ":1:68: devices[0].name: must be a string");
+	expect_errors(TD("\"name\": \"n\", \"count\": 11"),
+	    NAME ":1:82: devices[0].count: must be an integer from 0 to 10");
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, \"big\": 4"),
+	    NAME ":1:92: devices[0].big: must be an integer from 5 to "
+	    "18446744073709551615");
+	/* Negative numbers do not wrap round to huge ones. */
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, \"big\": -1"),
+	    NAME ":1:92: devices[0].big: must be an integer from 5 to "
+	    "18446744073709551615");
+	expect_errors(TD("\"name\": \"n\", \"count\": -1"),
+	    NAME ":1:82: devices[0].count: must be an integer from 0 to 10");
+	/* A hook that fails without reporting still fails the load. */
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, \"silent\": 1"),
+	    NAME ":1:14: devices[0]: invalid testdev device");
+	/* cfg_check_keys on a non-object; cfg_error on a path the file lacks
+	 * falls back to the nearest enclosing value. */
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, \"nested\": 5"),
+	    NAME ":1:95: devices[0].nested: must be an object");
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, "
+	    "\"nested\": {\"deep\": [1], \"d\": 2}"),
+	    NAME ":1:109: devices[0].nested: unknown key \"d\"");
+	expect_errors(TD("\"name\": \"n\", \"count\": 1, "
+	    "\"nested\": {\"deep\": [1]}"),
+	    NAME ":1:104: devices[0].nested.deep[7].x: made-up path");
+#undef TD
+}
+
+/* Positions stay right after escapes, multi-byte UTF-8, tabs and CRLF. */
+static void
+test_positions(void **state)
+{
+	/* "é" is two bytes: columns count bytes. */
+	expect_errors("{\"devices\": [], \"x\": \"\\\"\\\\\\u00e9\xc3\xa9\", "
+	    "\"log_level\": 1}",
+	    NAME ":1:17: unknown key \"x\"\n"
+	    NAME ":1:51: log_level: must be a string");
+	expect_errors("{\r\n\t\"devices\": [],\r\n\t\t\"log_level\": 1\r\n}",
+	    NAME ":3:16: log_level: must be a string");
+	/* A key written with escapes is found under its decoded name. */
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"testdev\", "
+	    "\"socket\": \"a\", \"n\\u0061me\": 1, \"count\": 1}]}",
+	    NAME ":1:73: devices[0].name: must be a string");
+	/* ... also outside the basic plane (a surrogate pair). */
+	expect_errors("{\"devices\": [], \"\\ud83d\\ude00\": {\"a\\/b\": 1}}",
+	    NAME ":1:17: unknown key \"\xf0\x9f\x98\x80\"");
+}
+
+/* ---- several errors ---- */
+
+static void
+test_many_errors(void **state)
+{
+	expect_errors(
+	    "{\n"
+	    "  \"runtime_dir\": \"relative\",\n"
+	    "  \"log_level\": \"loud\",\n"
+	    "  \"colour\": \"blue\",\n"
+	    "  \"devices\": [\n"
+	    "    { \"id\": \"vm1-rng\", \"type\": \"rng\", \"socket\": \"/a\" },\n"
+	    "    { \"id\": \"vm1-rng\", \"type\": \"gpu\", \"socket\": \"/a\" },\n"
+	    "    { \"id\": \"x\", \"type\": \"rng\", \"socket\": \"/b\",\n"
+	    "      \"max_bytes\": -5, \"speed\": 1 },\n"
+	    "    []\n"
+	    "  ]\n"
+	    "}\n",
+	    NAME ":2:18: runtime_dir: must be an absolute path\n"
+	    NAME ":3:16: log_level: unknown level \"loud\" (expected error, "
+	    "warning, notice, info or debug)\n"
+	    NAME ":4:3: unknown key \"colour\"\n"
+	    NAME ":7:13: devices[1].id: duplicate id \"vm1-rng\" (also used by "
+	    "devices[0])\n"
+	    NAME ":7:32: devices[1].type: unknown device type \"gpu\" "
+	    "(known: rng)\n"
+	    NAME ":7:49: devices[1].socket: duplicate socket path /a (also "
+	    "used by devices[0] \"vm1-rng\")\n"
+	    NAME ":9:20: devices[2].max_bytes: must be an integer from 1 to "
+	    "1099511627776\n"
+	    NAME ":9:24: devices[2]: unknown key \"speed\"\n"
+	    NAME ":10:5: devices[3]: must be an object");
+}
+
+/* ---- broken files ---- */
+
+static void
+test_syntax_errors(void **state)
+{
+	expect_errors("", NAME ":1:1: '[' or '{' expected near end of file");
+	expect_errors("[", NAME ":1:1: ']' expected near end of file");
+	expect_errors("{\"devices\": [],\n  \"a\": }",
+	    NAME ":2:8: unexpected token near '}'");
+	expect_errors("1", NAME ":1:1: '[' or '{' expected near '1'");
+	expect_errors("{\"devices\": []} x",
+	    NAME ":1:17: end of file expected near 'x'");
+	expect_errors("{\"devices\": [], \"log_level\": \"a\\u0000b\"}",
+	    NAME ":1:39: \\u0000 is not allowed without JSON_ALLOW_NUL "
+	    "near '\"a\\u0000b\"'");
+	expect_errors("\xff\xfe{}", NAME ":1:1: unable to decode byte 0xff");
+	expect_errors("{\"devices\": [], \"x\": \"\x01\"}",
+	    NAME ":1:22: control character 0x1 near '\"'");
+	expect_errors("[1, 2]", NAME ":1:1: the top level must be an object, "
+	    "not an array");
+	expect_errors("\n  []", NAME ":2:3: the top level must be an object, "
+	    "not an array");
+}
+
+static void
+test_duplicate_keys(void **state)
+{
+	expect_errors("{\"devices\": [],\n\"devices\": []}",
+	    NAME ":2:9: duplicate object key near '\"devices\"'");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"id\": \"b\"}]}",
+	    NAME ":1:29: duplicate object key near '\"id\"'");
+}
+
+static void
+test_deep_nesting(void **state)
+{
+	char text[8192];
+	int depth;
+
+	/* The root is level 1, so 63 more levels are allowed ... */
+	depth = 63;
+	snprintf(text, sizeof(text), "{\"devices\": [], \"x\": %.*s%.*s}",
+	    depth, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	    "[[[[[[[[[[[[", depth, "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+	    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+	expect_errors(text, NAME ":1:17: unknown key \"x\"");
+	/* ... and the 65th is refused where it opens. */
+	depth = 64;
+	snprintf(text, sizeof(text), "{\"devices\": [], \"x\": %.*s%.*s}",
+	    depth, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	    "[[[[[[[[[[[[", depth, "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+	    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+	expect_errors(text, NAME ":1:85: x[0][0][0][0][0][0][0][0][0][0][0][0]"
+	    "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+	    "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+	    "[0][0][0][0][0][0][0][0][0]: nesting too deep (more than 64 "
+	    "levels)");
+	/* Far deeper: jansson's own limit answers first. */
+	memset(text, '[', 3000);
+	memset(text + 3000, ']', 3000);
+	text[6000] = '\0';
+	expect_errors(text, NAME ":1:2049: maximum parsing depth reached "
+	    "near '['");
+}
+
+static void
+test_too_large(void **state)
+{
+	size_t n = 1024 * 1024;
+	char *text = malloc(n + 2), *path, *err = NULL;
+	struct vhostd_cfg *cfg;
+
+	assert_non_null(text);
+	/* Exactly 1 MiB: fine. */
+	memset(text, ' ', n);
+	memcpy(text, "{\"devices\": []}", 15);
+	text[n] = '\0';
+	path = tmpfile_with(text, n);
+	cfg = cfg_load(path, &err);
+	assert_non_null(cfg);
+	assert_null(err);
+	cfg_free(cfg);
+	unlink(path);
+	free(path);
+	cfg_free(expect_ok(text));
+
+	/* One byte more: refused. */
+	text[n] = ' ';
+	text[n + 1] = '\0';
+	path = tmpfile_with(text, n + 1);
+	cfg = cfg_load(path, &err);
+	assert_null(cfg);
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(err);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_string_equal(err + strlen(path),
+	    ": too large (more than 1048576 bytes)");
+	free(err);
+	unlink(path);
+	free(path);
+	expect_errors(text, NAME ": too large (more than 1048576 bytes)");
+	free(text);
+}
+
+static void
+test_binary_file(void **state)
+{
+	const char bin[] = "{\"devices\": []}\n\x00\x01\x02\xff";
+	char *path, *err = NULL, expect[256];
+	struct vhostd_cfg *cfg;
+
+	/* A NUL byte would end the text for jansson: refused where it is. */
+	path = tmpfile_with(bin, sizeof(bin) - 1);
+	cfg = cfg_load(path, &err);
+	assert_null(cfg);
+	snprintf(expect, sizeof(expect), "%s:2:1: NUL byte in the file", path);
+	assert_string_equal(err, expect);
+	free(err);
+	unlink(path);
+	free(path);
+
+	path = tmpfile_with("\x7f" "ELF\x02\x01\x01", 7);
+	cfg = cfg_load(path, &err);
+	assert_null(cfg);
+	/* jansson's text carries the raw byte; ours escapes it. */
+	snprintf(expect, sizeof(expect), "%s:1:1: '[' or '{' expected near "
+	    "'\\x7f'", path);
+	assert_string_equal(err, expect);
+	free(err);
+	unlink(path);
+	free(path);
+
+	/* An empty file. */
+	path = tmpfile_with("", 0);
+	cfg = cfg_load(path, &err);
+	assert_null(cfg);
+	snprintf(expect, sizeof(expect), "%s:1:1: '[' or '{' expected near "
+	    "end of file", path);
+	assert_string_equal(err, expect);
+	free(err);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_unreadable(void **state)
+{
+	char *err = NULL;
+
+	errno = 0;
+	assert_null(cfg_load("/nonexistent/vhostd.json", &err));
+	assert_int_equal(errno, ENOENT);
+	assert_string_equal(err, "/nonexistent/vhostd.json: cannot read: "
+	    "No such file or directory");
+	free(err);
+
+	assert_null(cfg_load("/", &err));
+	assert_int_equal(errno, EISDIR);
+	assert_string_equal(err, "/: cannot read: Is a directory");
+	free(err);
+
+	/* errors may be NULL when the caller only wants yes or no. */
+	assert_null(cfg_load("/nonexistent/vhostd.json", NULL));
+	assert_null(cfg_load_string("[", NAME, NULL));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_roundtrip),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_limits_that_fit),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_example_configs),
+		cmocka_unit_test(test_unknown_top_key),
+		cmocka_unit_test(test_runtime_dir),
+		cmocka_unit_test(test_runtime_dir_wrong_skips_relative_sockets),
+		cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_devices_shape),
+		cmocka_unit_test(test_too_many_devices),
+		cmocka_unit_test(test_missing_common_keys),
+		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_duplicate_id),
+		cmocka_unit_test(test_type),
+		cmocka_unit_test(test_socket),
+		cmocka_unit_test(test_duplicate_socket),
+		cmocka_unit_test(test_device_unknown_key),
+		cmocka_unit_test(test_rng_keys),
+		cmocka_unit_test(test_helpers),
+		cmocka_unit_test(test_positions),
+		cmocka_unit_test(test_many_errors),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_binary_file),
+		cmocka_unit_test(test_unreadable),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
