@@ -21,7 +21,7 @@
 
 #define CFG_ID_MAX	64	/* including NUL */
 #define CFG_SOCK_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
-#define CFG_DEFAULT_PATH	SYSCONFDIR "/vhostd/vhostd.json"
+#define CFG_DEFAULT_PATH	"/etc/vhostd/vhostd.json"
 #define CFG_DEFAULT_RUNDIR	"/run/vhostd"
 
 struct dev_cfg {

@@ -3,9 +3,9 @@
  * The interface between the core (src/) and a device type (devices/).  A
  * device type exports one const struct dev_ops; devices/registry.c lists
  * them all.  The core knows no device by name; a device knows nothing of
- * sockets, processes or IPC.  Hooks marked "main" run in the unsandboxed
+ * sockets, processes or IPC.  Hooks marked "main" run in the
  * main process and never see guest memory; hooks marked "worker" run in the
- * device's sandboxed worker and see guest buffers only through struct
+ * device's worker process and see guest buffers only through struct
  * virtq.  Optional hooks may be NULL.
  */
 #ifndef VHOSTD_DEVICE_H

@@ -26,6 +26,7 @@
 #include "inst.h"
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 
 #define INST_WORKER_TIMEOUT_S	3	/* for an answer to VRING_STOP */
 #define INST_IPC_PER_WAKE	64
@@ -505,6 +506,11 @@ inst_listen(struct inst *in)
 	int fd, probe;
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", in->cfg->socket);
+	if (util_mkdir_parent(sun.sun_path, 0755) == -1) {
+		log_warn("%s: creating the directory of %s", in->id,
+		    sun.sun_path);
+		return -1;
+	}
 	if (lstat(sun.sun_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			log_warnx("%s: %s exists and is not a socket", in->id,

@@ -10,7 +10,8 @@ src_libvhostd_a_SOURCES = \
 	src/vu_proto.h src/vu.c \
 	src/inst.c src/inst.h \
 	src/ipc.c src/ipc.h \
-	src/worker.c src/worker.h
+	src/worker.c src/worker.h \
+	src/util.c src/util.h
 
 VHOSTD_LIBS = src/libvhostd.a $(LIBEVENT_LIBS) $(JANSSON_LIBS) \
 	$(SECCOMP_LIBS) $(CAPNG_LIBS) $(GPIOD_LIBS)

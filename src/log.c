@@ -2,7 +2,7 @@
 /*
  * Logging for main and workers.  main logs to stderr (-f) or syslog; a
  * worker installs a sink that forwards each line to main over its IPC
- * socket, so that a sandboxed worker needs no syslog socket of its own.
+ * socket, so that a worker needs no syslog socket of its own.
  */
 #include "config.h"
 

@@ -3,7 +3,7 @@
  * vhostd: one server for many vhost-user devices of many VMs.  This file is
  * main's entry point: options, the configuration, the listening sockets,
  * signals and the event loop.  The same binary re-executed with --worker
- * becomes one device instance's sandboxed worker (worker.c).
+ * becomes one device instance's worker (worker.c).
  */
 #include "config.h"
 
@@ -25,6 +25,7 @@
 #include "inst.h"
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 #include "worker.h"
 
 #define SHUTDOWN_REAP_MS	3000
@@ -73,30 +74,6 @@ static void
 on_chld(evutil_socket_t sig, short ev, void *arg)
 {
 	reap();
-}
-
-/* mkdir -p for the runtime directory. */
-static int
-make_dir(const char *path)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 static void
@@ -177,7 +154,11 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	level = cfg->log_level + verbose;
-	log_init(foreground, level > LOG_DEBUG ? LOG_DEBUG : level, "vhostd");
+	if (level > LOG_DEBUG)
+		level = LOG_DEBUG;
+	/* Until it is in the background, errors go to the terminal that
+	 * started it. */
+	log_init(true, level, "vhostd");
 
 	/* Workers are exec'd from this fd, so that they run the very binary
 	 * main runs even if the file is replaced.  Kept clear of the fd
@@ -188,7 +169,7 @@ main(int argc, char *argv[])
 	close(ch);
 	inst_set_self_exe(self);
 	signal(SIGPIPE, SIG_IGN);
-	if (make_dir(cfg->runtime_dir) == -1)
+	if (util_mkdir_p(cfg->runtime_dir, 0755) == -1)
 		fatal("runtime directory %s", cfg->runtime_dir);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -209,6 +190,7 @@ main(int argc, char *argv[])
 	if (!foreground) {
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
+		log_init(false, level, "vhostd");
 		if (event_reinit(base) == -1)
 			fatalx("event_reinit");
 	}

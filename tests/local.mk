@@ -2,7 +2,7 @@
 # Each part of the test suite keeps its own fragment.
 TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 TEST_LIBS = $(VHOSTD_LIBS) $(CMOCKA_LIBS)
-EXTRA_DIST += tests/deps.sh
+EXTRA_DIST += tests/deps.sh tests/run-all.sh
 
 include tests/unit-config.mk
 include tests/unit-virtq.mk
