@@ -1,1 +1,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
+# End-to-end tests: QEMU guests running Debian's kernel and their real
+# virtio drivers against vhostd (see tests/e2e/README). The guest is built
+# by tests/e2e/mkguest.sh from Debian packages at test time, never kept in
+# the tree; the tests skip (77) where QEMU or the kernel package is missing.
+dist_check_SCRIPTS += tests/e2e/rng.sh
+TESTS += tests/e2e/rng.sh
+EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
+	tests/e2e/init.sh tests/e2e/guest/rng.sh
+AM_TESTS_ENVIRONMENT += E2E_SRCDIR='$(abs_top_srcdir)/tests/e2e'; \
+	E2E_BUILDDIR='$(abs_top_builddir)'; \
+	QEMU_SYSTEM_X86='$(QEMU_SYSTEM_X86)'; \
+	export E2E_SRCDIR E2E_BUILDDIR QEMU_SYSTEM_X86;
