@@ -120,8 +120,11 @@ inst_child_reaped(struct inst *insts, size_t n, pid_t pid, int status)
 	for (i = 0; i < nzombies; i++) {
 		if (zombies[i].pid != pid)
 			continue;
-		if (zombies[i].expected && WIFSIGNALED(status) &&
-		    WTERMSIG(status) == SIGKILL)
+		/* Told to go, it either saw its channel close and exited
+		 * or was killed first: both are a normal stop. */
+		if (zombies[i].expected && ((WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGKILL) || (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)))
 			log_debug("%s: worker %d stopped", zombies[i].id,
 			    (int)pid);
 		else if (zombies[i].expected)
