@@ -29,200 +29,23 @@
 
 #include <cmocka.h>
 
+#include "vuf_daemon.h"
 #include "vufront.h"
 
-#define MAX_DEVS	4
 #define QSIZE		256
-#define WAIT_MS		5000
+#define WAIT_MS		DAEMON_WAIT_MS
 
-struct daemon {
-	char	 dir[64];
-	char	 cfg[PATH_MAX];
-	char	 src[PATH_MAX];		/* "" : none */
-	char	 json[4096];		/* the "devices" array, being built */
-	char	 sock[MAX_DEVS][PATH_MAX];
-	int	 ndevs;
-	pid_t	 pid;			/* 0: not running */
-};
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static int
-setup(void **state)
-{
-	struct daemon *d;
-
-	if (getenv("VHOSTD") == NULL || access(getenv("VHOSTD"), X_OK) != 0) {
-		fprintf(stderr, "VHOSTD unset or not executable: skipped\n");
-		*state = NULL;
-		return 0;
-	}
-	if ((d = calloc(1, sizeof(*d))) == NULL)
-		return -1;
-	strcpy(d->dir, "/tmp/vit-XXXXXX");
-	if (mkdtemp(d->dir) == NULL) {
-		free(d);
-		return -1;
-	}
-	*state = d;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct daemon *d = *state;
-	struct dirent *de;
-	char path[PATH_MAX];
-	DIR *dir;
-	int status;
-
-	if (d == NULL)
-		return 0;
-	if (d->pid > 0) {
-		/* The test failed half-way: no checks, just clean up. */
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, &status, 0);
-	}
-	if ((dir = opendir(d->dir)) != NULL) {
-		while ((de = readdir(dir)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", d->dir,
-			    de->d_name);
-			unlink(path);
-		}
-		closedir(dir);
-	}
-	rmdir(d->dir);
-	free(d);
-	return 0;
-}
-
-#define SKIP_IF_NO_VHOSTD(d) do {					\
-	if ((d) == NULL)						\
-		skip();							\
-} while (0)
-
-/* Adds an rng device `id` (socket <dir>/<id>.sock) with extra JSON keys
- * (",\"k\": v..." or ""). */
+/* The rng devices of these tests: socket <dir>/<id>.sock. */
 static void
 add_rng(struct daemon *d, const char *id, const char *extra)
 {
-	char path[PATH_MAX];
-	size_t len = strlen(d->json);
-
-	assert_true(d->ndevs < MAX_DEVS);
-	snprintf(d->json + len, sizeof(d->json) - len,
-	    "%s\n    {\"id\": \"%s\", \"type\": \"rng\", \"socket\": "
-	    "\"%s.sock\"%s}", d->ndevs > 0 ? "," : "", id, id, extra);
-	snprintf(path, sizeof(path), "%s/%s.sock", d->dir, id);
-	memcpy(d->sock[d->ndevs], path, sizeof(path));
-	d->ndevs++;
+	daemon_add(d, "rng", id, extra);
 }
 
-static bool
-is_socket(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
-/* Writes the config, starts vhostd -f -c CONFIG and waits for every
- * socket to appear. */
-static void
-daemon_start(struct daemon *d)
-{
-	const char *verbose = getenv("VUF_VERBOSE");
-	int64_t deadline;
-	int i, status;
-	FILE *f;
-
-	snprintf(d->cfg, sizeof(d->cfg), "%s/vhostd.json", d->dir);
-	assert_non_null(f = fopen(d->cfg, "w"));
-	fprintf(f, "{\n  \"runtime_dir\": \"%s\",\n  \"devices\": [%s\n  ]\n}\n",
-	    d->dir, d->json);
-	assert_int_equal(fclose(f), 0);
-
-	assert_int_not_equal(d->pid = fork(), -1);
-	if (d->pid == 0) {
-		if (verbose != NULL && *verbose != '\0' && *verbose != '0')
-			execl(getenv("VHOSTD"), "vhostd", "-f", "-v", "-c",
-			    d->cfg, (char *)NULL);
-		else
-			execl(getenv("VHOSTD"), "vhostd", "-f", "-c", d->cfg,
-			    (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", getenv("VHOSTD"),
-		    strerror(errno));
-		_exit(127);
-	}
-	deadline = now_ms() + 10000;
-	for (i = 0; i < d->ndevs; i++) {
-		while (!is_socket(d->sock[i])) {
-			if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-				d->pid = 0;
-				fail_msg("vhostd exited (status %#x) before "
-				    "creating %s", status, d->sock[i]);
-			}
-			if (now_ms() > deadline)
-				fail_msg("no socket %s after 10 s", d->sock[i]);
-			sleep_ms(10);
-		}
-	}
-}
-
-/* SIGTERM, then checks for exit status 0 and every socket removed. */
-static void
-daemon_stop(struct daemon *d)
-{
-	int64_t deadline = now_ms() + 10000;
-	pid_t r;
-	int i, status;
-
-	assert_int_equal(kill(d->pid, SIGTERM), 0);
-	while ((r = waitpid(d->pid, &status, WNOHANG)) == 0) {
-		if (now_ms() > deadline)
-			fail_msg("vhostd still running 10 s after SIGTERM");
-		sleep_ms(10);
-	}
-	assert_int_equal(r, d->pid);
-	d->pid = 0;
-	if (!WIFEXITED(status))
-		fail_msg("vhostd ended by signal %d", WTERMSIG(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	for (i = 0; i < d->ndevs; i++)
-		if (access(d->sock[i], F_OK) == 0)
-			fail_msg("%s left behind", d->sock[i]);
-}
-
-/* Connects and starts the device as a VMM does; fails the test if not. */
 static struct vuf *
 open_dev(const char *path)
 {
-	struct vuf *v;
-
-	if ((v = vuf_connect(path, WAIT_MS)) == NULL)
-		fail_msg("connect %s: %s", path, strerror(errno));
-	if (vuf_setup(v, 1, QSIZE) == -1)
-		fail_msg("setup on %s: %s", path, vuf_error(v));
-	return v;
+	return daemon_open_dev(path, QSIZE);
 }
 
 /* Reads size bytes of entropy with `layout`, failing unless all come. */
@@ -263,7 +86,7 @@ test_random(void **state)
 	struct vuf *v;
 	unsigned i;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	daemon_start(d);
 	v = open_dev(d->sock[0]);
@@ -309,19 +132,20 @@ test_source(void **state)
 	struct daemon *d = *state;
 	size_t i, off = 0, total = 64 * 1024;
 	struct vuf *v;
+	char src[PATH_MAX];
 	ssize_t n;
 	int fd;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	assert_non_null(want = malloc(total));
 	for (i = 0; i < total; i++)
 		want[i] = src_byte(i);
-	snprintf(d->src, sizeof(d->src), "%s/entropy.bin", d->dir);
-	assert_int_not_equal(fd = open(d->src, O_WRONLY | O_CREAT | O_EXCL,
+	snprintf(src, sizeof(src), "%s/entropy.bin", d->dir);
+	assert_int_not_equal(fd = open(src, O_WRONLY | O_CREAT | O_EXCL,
 	    0644), -1);
 	assert_int_equal(write(fd, want, total), (ssize_t)total);
 	assert_int_equal(close(fd), 0);
-	snprintf(extra, sizeof(extra), ", \"source\": \"%s\"", d->src);
+	snprintf(extra, sizeof(extra), ", \"source\": \"%s\"", src);
 	add_rng(d, "vm1-rng", extra);
 	daemon_start(d);
 
@@ -394,7 +218,7 @@ test_rate_limit(void **state)
 	struct vuf *v;
 	int64_t t0;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", ", \"max_bytes\": 4096, \"period_ms\": 1000");
 	daemon_start(d);
 	v = open_dev(d->sock[0]);
@@ -434,7 +258,7 @@ test_many_vms(void **state)
 	unsigned i, round;
 	int h[3];
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	for (i = 0; i < 3; i++)
 		add_rng(d, ids[i], "");
 	daemon_start(d);
@@ -482,35 +306,6 @@ test_many_vms(void **state)
 	daemon_stop(d);
 }
 
-/* Open fds of process pid; lists them to stderr if `show`. */
-static int
-count_fds(pid_t pid, bool show)
-{
-	char path[64], link[PATH_MAX], target[PATH_MAX];
-	struct dirent *de;
-	DIR *dir;
-	ssize_t n;
-	int count = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((dir = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		count++;
-		if (!show)
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
-		if ((n = readlink(link, target, sizeof(target) - 1)) == -1)
-			n = 0;
-		target[n] = '\0';
-		fprintf(stderr, "  fd %s -> %s\n", de->d_name, target);
-	}
-	closedir(dir);
-	return count;
-}
-
 /*
  * Opens a device over a connection that the back-end may refuse for a
  * moment (it has not yet seen the previous front-end go): retries for up
@@ -547,10 +342,10 @@ test_reconnect(void **state)
 	struct vuf *v;
 	int64_t deadline;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	daemon_start(d);
-	assert_int_not_equal(before = count_fds(d->pid, false), -1);
+	assert_int_not_equal(before = proc_count_fds(d->pid, false), -1);
 	for (i = 0; i < 100; i++) {
 		v = open_dev_retry(d->sock[0], &retries);
 		read_rng(v, sizeof(buf), i % 2 ? VUF_CHAIN : VUF_ONE, buf);
@@ -558,7 +353,7 @@ test_reconnect(void **state)
 	}
 	deadline = now_ms() + 3000;
 	while (now_ms() < deadline) {
-		after = count_fds(d->pid, false);
+		after = proc_count_fds(d->pid, false);
 		if (after <= before)
 			break;
 		sleep_ms(50);
@@ -566,7 +361,7 @@ test_reconnect(void **state)
 	fprintf(stderr, "reconnect: main had %d fds before, %d after; %u "
 	    "refused reconnects retried\n", before, after, retries);
 	if (after > before) {
-		count_fds(d->pid, true);
+		proc_count_fds(d->pid, true);
 		fail_msg("main leaked %d fds over 100 cycles", after - before);
 	}
 	/* Still serving. */
@@ -586,7 +381,7 @@ test_second_refused(void **state)
 	uint8_t buf[256];
 	int closed;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	daemon_start(d);
 	v = open_dev(d->sock[0]);
@@ -624,7 +419,7 @@ test_features(void **state)
 	uint8_t st;
 	unsigned i;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	daemon_start(d);
 	assert_non_null(v = vuf_connect(d->sock[0], WAIT_MS));
@@ -673,7 +468,7 @@ test_invalid(void **state)
 	uint64_t ack = 0;
 	int r;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	add_rng(d, "vm2-rng", "");
 	daemon_start(d);
@@ -721,7 +516,7 @@ test_mem_slots(void **state)
 	struct vuf *v;
 	unsigned r;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	daemon_start(d);
 	assert_non_null(v = vuf_connect(d->sock[0], WAIT_MS));
@@ -759,7 +554,7 @@ test_vring_base_reset(void **state)
 	struct vuf *v;
 	unsigned i;
 
-	SKIP_IF_NO_VHOSTD(d);
+	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
 	daemon_start(d);
 	v = open_dev(d->sock[0]);
@@ -788,7 +583,7 @@ test_vring_base_reset(void **state)
 	daemon_stop(d);
 }
 
-#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)	cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int
 main(void)
