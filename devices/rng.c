@@ -49,7 +49,7 @@ struct rng_state {
 };
 
 static const char *const rng_keys[] = {
-	"id", "type", "socket", "source", "max_bytes", "period_ms", NULL
+	"source", "max_bytes", "period_ms", NULL
 };
 
 static int
@@ -61,7 +61,7 @@ rng_parse(struct cfg_ctx *ctx, json_t *obj, const char *path, void *out)
 	int rc = 0;
 	char sub[256];
 
-	if (cfg_check_keys(ctx, obj, path, rng_keys) == -1)
+	if (cfg_check_device_keys(ctx, obj, path, rng_keys) == -1)
 		rc = -1;
 	if (cfg_string(ctx, obj, path, "source", false, NULL, &source) == -1)
 		rc = -1;

@@ -22,6 +22,3 @@ src/policies.inc: $(POLICY_FILES) $(top_srcdir)/policy/embed.sh
 	$(AM_V_GEN)$(MKDIR_P) src && \
 	$(SHELL) $(top_srcdir)/policy/embed.sh -e $(srcdir) $(POLICY_FILES) \
 	    >$@-t && mv $@-t $@
-
-# The engine that reads them (kept here with its policies; listed once).
-src_libvhostd_a_SOURCES += src/sandbox.c src/sandbox.h

@@ -24,7 +24,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,11 +87,12 @@ struct dup_set {
 };
 
 static const char *const cfg_top_keys[] = {
-	"runtime_dir", "log_level", "devices", NULL
+	"runtime_dir", "log_level", "user", "group", "seccomp", "devices", NULL
 };
 
 static const char *const cfg_common_keys[] = {
-	"id", "type", "socket", NULL
+	"id", "type", "socket", "socket_owner", "socket_group", "socket_mode",
+	"allow_uids", "allow_gids", NULL
 };
 
 static char	*str_vprintf(const char *, va_list)
@@ -875,6 +878,176 @@ cfg_socket(struct cfg_ctx *ctx, const char *path, const char *rundir,
 }
 
 /*
+ * A user given as a name or a number: its uid, and its primary group in
+ * *gid if gid is not NULL.  The user must exist.
+ */
+static int
+cfg_user_value(struct cfg_ctx *ctx, json_t *v, const char *path, uid_t *uid,
+    gid_t *gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096], q[QUOTE_BUF];
+	const char *name;
+	int e;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0 ||
+		    json_integer_value(v) >= (json_int_t)UINT32_MAX) {
+			cfg_error(ctx, path, "must be a user name or a uid "
+			    "from 0 to 4294967294");
+			return -1;
+		}
+		*uid = (uid_t)json_integer_value(v);
+		if (gid != NULL) {
+			e = getpwuid_r(*uid, &pw, buf, sizeof(buf), &res);
+			if (res == NULL) {
+				cfg_error(ctx, path, "no user has uid %u",
+				    (unsigned)*uid);
+				return -1;
+			}
+			*gid = pw.pw_gid;
+		}
+		return 0;
+	}
+	if (!json_is_string(v) || *(name = json_string_value(v)) == '\0') {
+		cfg_error(ctx, path, "must be a user name or a uid");
+		return -1;
+	}
+	e = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+	if (res == NULL) {
+		cfg_error(ctx, path, "unknown user %s%s%s",
+		    quote(q, sizeof(q), name), e != 0 ? ": " : "",
+		    e != 0 ? strerror(e) : "");
+		return -1;
+	}
+	*uid = pw.pw_uid;
+	if (gid != NULL)
+		*gid = pw.pw_gid;
+	return 0;
+}
+
+/* A group given as a name or a number. */
+static int
+cfg_group_value(struct cfg_ctx *ctx, json_t *v, const char *path, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[4096], q[QUOTE_BUF];
+	const char *name;
+	int e;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0 ||
+		    json_integer_value(v) >= (json_int_t)UINT32_MAX) {
+			cfg_error(ctx, path, "must be a group name or a gid "
+			    "from 0 to 4294967294");
+			return -1;
+		}
+		*gid = (gid_t)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v) || *(name = json_string_value(v)) == '\0') {
+		cfg_error(ctx, path, "must be a group name or a gid");
+		return -1;
+	}
+	e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+	if (res == NULL) {
+		cfg_error(ctx, path, "unknown group %s%s%s",
+		    quote(q, sizeof(q), name), e != 0 ? ": " : "",
+		    e != 0 ? strerror(e) : "");
+		return -1;
+	}
+	*gid = gr.gr_gid;
+	return 0;
+}
+
+/* An array of users (uids) or groups (gids), at most CFG_ACL_MAX. */
+static void
+cfg_id_list(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *key, bool groups, uint32_t *out, unsigned *n)
+{
+	json_t *arr, *v;
+	char *sub, *el;
+	size_t i;
+	uid_t uid;
+	gid_t gid;
+
+	*n = 0;
+	if ((arr = json_object_get(obj, key)) == NULL)
+		return;
+	if ((sub = path_join(ctx, path, key)) == NULL)
+		return;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > CFG_ACL_MAX) {
+		cfg_error(ctx, sub, "must be an array of 1 to %d %s",
+		    CFG_ACL_MAX, groups ? "group names or gids" :
+		    "user names or uids");
+		free(sub);
+		return;
+	}
+	json_array_foreach(arr, i, v) {
+		if (asprintf(&el, "%s[%zu]", sub, i) == -1) {
+			ctx->oom = true;
+			break;
+		}
+		if (groups && cfg_group_value(ctx, v, el, &gid) == 0)
+			out[(*n)++] = gid;
+		else if (!groups && cfg_user_value(ctx, v, el, &uid, NULL) == 0)
+			out[(*n)++] = uid;
+		free(el);
+	}
+	free(sub);
+}
+
+/* The device's socket_owner, socket_group, socket_mode, allow_uids and
+ * allow_gids. */
+static void
+cfg_device_access(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    struct dev_cfg *dc)
+{
+	json_t *v;
+	char *sub;
+	const char *s;
+	char *end;
+	unsigned long mode;
+
+	dc->sock_uid = (uid_t)-1;
+	dc->sock_gid = (gid_t)-1;
+	dc->sock_mode = 0600;
+	if (!json_is_object(obj))
+		return;
+	if ((v = json_object_get(obj, "socket_owner")) != NULL &&
+	    (sub = path_join(ctx, path, "socket_owner")) != NULL) {
+		cfg_user_value(ctx, v, sub, &dc->sock_uid, NULL);
+		free(sub);
+	}
+	if ((v = json_object_get(obj, "socket_group")) != NULL &&
+	    (sub = path_join(ctx, path, "socket_group")) != NULL) {
+		cfg_group_value(ctx, v, sub, &dc->sock_gid);
+		free(sub);
+	}
+	if ((v = json_object_get(obj, "socket_mode")) != NULL &&
+	    (sub = path_join(ctx, path, "socket_mode")) != NULL) {
+		s = json_is_string(v) ? json_string_value(v) : "";
+		errno = 0;
+		mode = strtoul(s, &end, 8);
+		if (*s == '\0' || *end != '\0' || errno != 0 || mode > 0777 ||
+		    strspn(s, "01234567") != strlen(s))
+			cfg_error(ctx, sub, "must be a string of octal "
+			    "permissions from \"0\" to \"0777\", such as "
+			    "\"0660\"");
+		else
+			dc->sock_mode = (mode_t)mode;
+		free(sub);
+	}
+	cfg_id_list(ctx, obj, path, "allow_uids", false, dc->allow_uids,
+	    &dc->n_allow_uids);
+	cfg_id_list(ctx, obj, path, "allow_gids", true, dc->allow_gids,
+	    &dc->n_allow_gids);
+	dc->acl = json_object_get(obj, "allow_uids") != NULL ||
+	    json_object_get(obj, "allow_gids") != NULL;
+}
+
+/*
  * Reads one entry of "devices" into dc: the common keys here, the rest by
  * the device type's parse hook.  Errors are reported, dc keeps what was
  * valid; ids and sockets that are valid go into the duplicate sets.
@@ -929,6 +1102,8 @@ cfg_device(struct cfg_ctx *ctx, json_t *obj, struct vhostd_cfg *cfg,
 			    "used by devices[%ld])", dc->socket, j);
 	}
 
+	cfg_device_access(ctx, obj, path, dc);
+
 	/* Without a known type, nobody knows which other keys are right. */
 	if (ops == NULL)
 		return;
@@ -940,7 +1115,7 @@ cfg_device(struct cfg_ctx *ctx, json_t *obj, struct vhostd_cfg *cfg,
 	}
 	before = ctx->nerrs;
 	if (ops->parse == NULL)
-		cfg_check_keys(ctx, obj, path, cfg_common_keys);
+		cfg_check_device_keys(ctx, obj, path, NULL);
 	else if (ops->parse(ctx, obj, path, dc->priv) == -1 &&
 	    ctx->nerrs == before)
 		cfg_error(ctx, path, "invalid %s device", ops->name);
@@ -978,7 +1153,7 @@ cfg_root(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
 {
 	const char *s, *rundir = NULL;
 	char q[QUOTE_BUF];
-	json_t *devs;
+	json_t *devs, *v;
 	int level;
 
 	if (!json_is_object(root)) {
@@ -1014,6 +1189,30 @@ cfg_root(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
 			cfg->log_level = level;
 			cfg->log_level_set = true;
 		}
+	}
+
+	if ((v = json_object_get(root, "user")) != NULL &&
+	    cfg_user_value(ctx, v, "user", &cfg->uid, &cfg->gid) == 0) {
+		cfg->user_set = true;
+		if (json_is_string(v))
+			snprintf(cfg->user, sizeof(cfg->user), "%s",
+			    json_string_value(v));
+		if (cfg->uid == 0)
+			cfg_error(ctx, "user", "must not be root: vhostd "
+			    "runs as an unprivileged user once set up");
+	}
+	if ((v = json_object_get(root, "group")) != NULL) {
+		if (!cfg->user_set)
+			cfg_error(ctx, "group", "needs \"user\"");
+		else
+			cfg_group_value(ctx, v, "group", &cfg->gid);
+	}
+	if (cfg_string(ctx, root, "", "seccomp", false, "kill", &s) == 0) {
+		if (strcmp(s, "log") == 0)
+			cfg->seccomp_log = true;
+		else if (strcmp(s, "kill") != 0)
+			cfg_error(ctx, "seccomp", "unknown mode %s (expected "
+			    "kill or log)", quote(q, sizeof(q), s));
 	}
 
 	if ((devs = json_object_get(root, "devices")) == NULL)
@@ -1216,6 +1415,21 @@ cfg_check_keys(struct cfg_ctx *ctx, json_t *obj, const char *path,
 		rc = -1;
 	}
 	return rc;
+}
+
+int
+cfg_check_device_keys(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    const char *const allowed[])
+{
+	const char *list[64];
+	size_t n = 0, i;
+
+	for (i = 0; cfg_common_keys[i] != NULL; i++)
+		list[n++] = cfg_common_keys[i];
+	for (i = 0; allowed != NULL && allowed[i] != NULL && n < 63; i++)
+		list[n++] = allowed[i];
+	list[n] = NULL;
+	return cfg_check_keys(ctx, obj, path, list);
 }
 
 /*

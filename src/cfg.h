@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include <jansson.h>
@@ -24,12 +25,27 @@
 #define CFG_DEFAULT_PATH	"/etc/vhostd/vhostd.json"
 #define CFG_DEFAULT_RUNDIR	"/run/vhostd"
 
+#define CFG_ACL_MAX	64	/* entries of allow_uids, allow_gids */
+#define CFG_NAME_MAX	64	/* user and group names, including NUL */
+
 struct dev_cfg {
 	char			 id[CFG_ID_MAX];
 	const struct dev_ops	*ops;
 	char			 socket[CFG_SOCK_MAX];	/* absolute path */
 	unsigned		 index;		/* position in "devices" */
 	void			*priv;		/* ops->cfg_size bytes, parsed */
+
+	/* The socket file: owner and group (-1: leave), permissions. */
+	uid_t			 sock_uid;
+	gid_t			 sock_gid;
+	mode_t			 sock_mode;
+	/* Front-ends allowed to connect, by SO_PEERCRED: none listed means
+	 * anyone the socket's permissions let in. */
+	bool			 acl;
+	uid_t			 allow_uids[CFG_ACL_MAX];
+	unsigned		 n_allow_uids;
+	gid_t			 allow_gids[CFG_ACL_MAX];
+	unsigned		 n_allow_gids;
 };
 
 struct vhostd_cfg {
@@ -37,6 +53,12 @@ struct vhostd_cfg {
 	char			 runtime_dir[PATH_MAX];
 	int			 log_level;	/* LOG_*; LOG_NOTICE if unset */
 	bool			 log_level_set;
+	/* The unprivileged user main and workers run as once set up. */
+	bool			 user_set;
+	char			 user[CFG_NAME_MAX];
+	uid_t			 uid;
+	gid_t			 gid;		/* "group", or the user's own */
+	bool			 seccomp_log;	/* "seccomp": "log" */
 	struct dev_cfg		*devs;
 	size_t			 ndevs;
 };
@@ -66,6 +88,11 @@ void	cfg_error(struct cfg_ctx *ctx, const char *path, const char *fmt, ...)
  * Returns 0 if none, else -1. */
 int	cfg_check_keys(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	    const char *const allowed[]);
+
+/* The same for a device object: the keys every device has (id, type,
+ * socket, socket_owner, ...) are allowed besides the device's own. */
+int	cfg_check_device_keys(struct cfg_ctx *ctx, json_t *obj,
+	    const char *path, const char *const allowed[]);
 
 /* Optional (or, with required, mandatory) string member `key` of obj.
  * *out is set to the member's text (owned by obj) or to def if absent.

@@ -46,8 +46,8 @@ struct dev_ops {
 
 	/* main: checks and parses the device's own keys of its config object
 	 * at JSON path `path` into cfg (zeroed, cfg_size bytes).  The common
-	 * keys (id, type, socket, ...) are handled by the core and must be
-	 * passed to cfg_check_keys as allowed.  Returns 0 or -1 after
+	 * keys (id, type, socket, ...) are handled by the core; the hook
+	 * checks for unknown keys with cfg_check_device_keys and its own.  Returns 0 or -1 after
 	 * reporting every error with cfg_error(). */
 	int	(*parse)(struct cfg_ctx *ctx, json_t *obj, const char *path,
 		    void *cfg);

@@ -34,6 +34,9 @@
 extern char **environ;
 
 static int self_exe_fd = -1;
+static bool seccomp_log;
+static uid_t run_uid = (uid_t)-1;	/* main's user once set up */
+static gid_t run_gid = (gid_t)-1;
 
 /* Workers that are gone from their instance but not yet reaped. */
 struct zombie {
@@ -52,6 +55,35 @@ inst_set_self_exe(int fd)
 {
 	self_exe_fd = fd;
 }
+
+void
+inst_set_seccomp_log(bool on)
+{
+	seccomp_log = on;
+}
+
+void
+inst_set_run_as(uid_t uid, gid_t gid)
+{
+	run_uid = uid;
+	run_gid = gid;
+}
+
+#ifdef VHOSTD_TEST_HOOKS
+/* Test builds: VHOSTD_TEST_FAULT=<device id>:<syscall> makes that
+ * device's workers try the syscall at their first kick. */
+static void
+inst_test_fault(const char *id, char *out, size_t len)
+{
+	const char *env = getenv("VHOSTD_TEST_FAULT"), *colon;
+
+	if (env == NULL || (colon = strchr(env, ':')) == NULL ||
+	    strlen(id) != (size_t)(colon - env) ||
+	    strncmp(env, id, strlen(id)) != 0)
+		return;
+	snprintf(out, len, "%s", colon + 1);
+}
+#endif
 
 size_t
 inst_zombie_count(void)
@@ -260,6 +292,13 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 	snprintf(init->id, sizeof(init->id), "%s", in->id);
 	snprintf(init->dev_type, sizeof(init->dev_type), "%s", in->ops->name);
 	init->cfg_size = (uint32_t)in->ops->cfg_size;
+	init->seccomp_log = seccomp_log;
+	/* Workers run as main runs once it has dropped its privileges. */
+	init->uid = (uint32_t)getuid();
+	init->gid = (uint32_t)getgid();
+#ifdef VHOSTD_TEST_HOOKS
+	inst_test_fault(in->id, init->fault, sizeof(init->fault));
+#endif
 	memcpy(init->cfg, in->cfg->priv, in->ops->cfg_size);
 	i = inst_worker_send(in, init, sizeof(*init), in->host_fds,
 	    in->n_host_fds);
@@ -331,6 +370,15 @@ inst_worker_readable(evutil_socket_t fd, short ev, void *arg)
 			}
 			evtimer_del(in->wait_timer);
 			vu_worker_answered(in, m.ctl.index, m.ctl.value);
+			break;
+		case IPC_SECCOMP:
+			m.seccomp.name[sizeof(m.seccomp.name) - 1] = '\0';
+			log_rl(&in->wlog_rl, LOG_ERR, "%s: worker %d made the "
+			    "system call %s (%lld), which its seccomp policy "
+			    "forbids; %s", in->id, (int)in->wpid,
+			    m.seccomp.name, (long long)m.seccomp.nr,
+			    seccomp_log ? "it failed with ENOSYS (seccomp "
+			    "log mode)" : "the worker is killed");
 			break;
 		case IPC_LOG:
 			m.log.text[IPC_LOG_MAX - 1] = '\0';
@@ -447,6 +495,35 @@ inst_listen_resume(evutil_socket_t fd, short ev, void *arg)
 	event_add(in->listen_ev, NULL);
 }
 
+/*
+ * The device's allow-list: the peer's uid in allow_uids, or its primary
+ * or a supplementary group (SO_PEERGROUPS) in allow_gids.
+ */
+static bool
+inst_peer_allowed(const struct inst *in, int fd, const struct ucred *cred)
+{
+	const struct dev_cfg *dc = in->cfg;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	unsigned i, k, n = 0;
+
+	for (i = 0; i < dc->n_allow_uids; i++)
+		if (dc->allow_uids[i] == cred->uid)
+			return true;
+	for (i = 0; i < dc->n_allow_gids; i++)
+		if (dc->allow_gids[i] == cred->gid)
+			return true;
+	if (dc->n_allow_gids == 0)
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		n = len / sizeof(gid_t);
+	for (k = 0; k < n; k++)
+		for (i = 0; i < dc->n_allow_gids; i++)
+			if (dc->allow_gids[i] == groups[k])
+				return true;
+	return false;
+}
+
 static void
 inst_accept(evutil_socket_t lfd, short ev, void *arg)
 {
@@ -471,6 +548,14 @@ inst_accept(evutil_socket_t lfd, short ev, void *arg)
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("%s: SO_PEERCRED", in->id);
+		close(fd);
+		return;
+	}
+	if (in->cfg->acl && !inst_peer_allowed(in, fd, &cred)) {
+		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
+		    "uid %u gid %u: not in the device's allow_uids or "
+		    "allow_gids", in->id, (int)cred.pid, (unsigned)cred.uid,
+		    (unsigned)cred.gid);
 		close(fd);
 		return;
 	}
@@ -506,7 +591,10 @@ inst_listen(struct inst *in)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd, probe;
+	mode_t old;
+	uid_t uid;
+	gid_t gid;
+	int fd, probe, r;
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", in->cfg->socket);
 	if (util_mkdir_parent(sun.sun_path, 0755) == -1) {
@@ -541,12 +629,32 @@ inst_listen(struct inst *in)
 		log_warn("%s: socket", in->id);
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	/* Born with no permissions, so that nobody connects before the
+	 * configured ones are in place. */
+	old = umask(0777);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r == -1) {
 		log_warn("%s: bind %s", in->id, sun.sun_path);
 		close(fd);
 		return -1;
 	}
 	in->sock_created = true;
+	/* Owned by the configured owner, else by the user vhostd will run
+	 * as, who must be able to remove it at exit. */
+	uid = in->cfg->sock_uid != (uid_t)-1 ? in->cfg->sock_uid : run_uid;
+	gid = in->cfg->sock_gid != (gid_t)-1 ? in->cfg->sock_gid : run_gid;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(sun.sun_path, uid, gid) == -1) {
+		log_warn("%s: setting the owner of %s", in->id, sun.sun_path);
+		close(fd);
+		return -1;
+	}
+	if (chmod(sun.sun_path, in->cfg->sock_mode) == -1) {
+		log_warn("%s: setting the mode of %s", in->id, sun.sun_path);
+		close(fd);
+		return -1;
+	}
 	if (listen(fd, 16) == -1) {
 		log_warn("%s: listen on %s", in->id, sun.sun_path);
 		close(fd);

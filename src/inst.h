@@ -121,6 +121,8 @@ int	inst_worker_send(struct inst *in, const void *msg, size_t len,
 void	inst_vring_start(struct inst *in, unsigned index);
 void	inst_wait_arm(struct inst *in);
 void	inst_set_self_exe(int fd);
+void	inst_set_seccomp_log(bool on);
+void	inst_set_run_as(uid_t uid, gid_t gid);
 void	inst_child_reaped(struct inst *insts, size_t n, pid_t pid,
 	    int status);
 size_t	inst_zombie_count(void);

@@ -31,6 +31,7 @@ static const struct {
 	[IPC_VRING_BASE] =	{ "VRING_BASE", sizeof(struct ipc_vring_ctl) },
 	[IPC_RESET] =		{ "RESET", sizeof(struct ipc_reset) },
 	[IPC_LOG] =		{ "LOG", sizeof(struct ipc_log) },
+	[IPC_SECCOMP] =		{ "SECCOMP", sizeof(struct ipc_seccomp) },
 };
 
 const char *

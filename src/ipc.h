@@ -17,7 +17,7 @@
 #include "device.h"
 #include "memtab.h"
 
-#define IPC_VERSION	1
+#define IPC_VERSION	2
 #define IPC_FD		3	/* the worker's end, at exec */
 #define IPC_MAX_FDS	(MEMTAB_MAX_REGIONS)
 #define IPC_LOG_MAX	512
@@ -34,6 +34,7 @@ enum ipc_type {
 	IPC_VRING_BASE,		/* w->m: a stopped ring's next avail index */
 	IPC_RESET,		/* m->w: stop every ring, reset the device */
 	IPC_LOG,		/* w->m: one log line */
+	IPC_SECCOMP,		/* w->m: the filter trapped a system call */
 	IPC_TYPE_MAX
 };
 
@@ -52,7 +53,11 @@ struct ipc_init {
 	char		id[64];
 	char		dev_type[32];
 	uint32_t	cfg_size;
+	uint32_t	seccomp_log;	/* 1: report and go on; 0: kill */
+	uint32_t	uid;		/* the user and group to run as */
+	uint32_t	gid;
 	uint32_t	pad;
+	char		fault[16];	/* test builds: syscall to try */
 	uint8_t		cfg[DEV_CFG_MAX];
 };
 
@@ -112,6 +117,13 @@ struct ipc_log {
 	char		text[IPC_LOG_MAX];
 };
 
+struct ipc_seccomp {
+	uint32_t	type;
+	uint32_t	pad;
+	int64_t		nr;
+	char		name[32];
+};
+
 union ipc_msg {
 	uint32_t		type;
 	struct ipc_hello	hello;
@@ -123,6 +135,7 @@ union ipc_msg {
 	struct ipc_vring_ctl	ctl;
 	struct ipc_reset	reset;
 	struct ipc_log		log;
+	struct ipc_seccomp	seccomp;
 };
 
 /* Sends one message with nfds fds (copies: the caller keeps its fds).

@@ -11,7 +11,8 @@ src_libvhostd_a_SOURCES = \
 	src/inst.c src/inst.h \
 	src/ipc.c src/ipc.h \
 	src/worker.c src/worker.h \
-	src/util.c src/util.h
+	src/util.c src/util.h \
+	src/sandbox.c src/sandbox.h
 
 VHOSTD_LIBS = src/libvhostd.a $(LIBEVENT_LIBS) $(JANSSON_LIBS) \
 	$(SECCOMP_LIBS) $(CAPNG_LIBS) $(GPIOD_LIBS)

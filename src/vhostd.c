@@ -11,12 +11,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +29,7 @@
 #include "inst.h"
 #include "ipc.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 #include "worker.h"
 
@@ -33,17 +38,144 @@
 static struct event_base	*base;
 static struct inst		*insts;
 static size_t			 ninsts;
+static bool			 foreground;
+static int			 report_fd = -1;	/* see main_seccomp_report */
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: vhostd [-fhnVv] [-c file]\n"
+	fprintf(f, "usage: vhostd [-fhnSVv] [-c file]\n"
 	    "  -c file  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr\n"
 	    "  -n       check the configuration and exit\n"
+	    "  -S       seccomp log mode: report forbidden system calls "
+	    "instead of killing\n"
 	    "  -v       more verbose logging (repeatable)\n"
 	    "  -V       print the version and exit\n"
 	    "  -h       print this help and exit\n", CFG_DEFAULT_PATH);
+}
+
+/*
+ * SIGSYS handler's report for main's own filter; async-signal-safe: one
+ * write(2) to stderr in the foreground, else one datagram on report_fd, a
+ * socket connected to the syslog socket before lockdown (syslog(3) itself
+ * takes a lock the trapped call may hold).
+ */
+static void
+main_seccomp_report(long nr, const char *name)
+{
+	char buf[192];
+	const char *s = name;
+	char num[24], *p = num + sizeof(num);
+	size_t len = 0;
+	unsigned long v = nr < 0 ? 0 : (unsigned long)nr;
+
+	/* No snprintf: not async-signal-safe. */
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0 && p > num);
+#define PUT(str) for (s = (str); *s != '\0' && len < sizeof(buf) - 1; s++) \
+		buf[len++] = *s
+	PUT(foreground ? "vhostd: " : "<26>vhostd: ");
+	PUT("main made the system call ");
+	PUT(name);
+	PUT(" (");
+	PUT(p);
+	PUT("), which its seccomp policy forbids\n");
+#undef PUT
+	if (foreground)
+		(void)!write(STDERR_FILENO, buf, len);
+	else if (report_fd != -1)
+		(void)!send(report_fd, buf, len, MSG_DONTWAIT);
+}
+
+/* In the background: a datagram socket to syslogd for that report. */
+static void
+open_report_fd(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/dev/log");
+	report_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (report_fd != -1 && connect(report_fd, (struct sockaddr *)&sun,
+	    sizeof(sun)) == -1) {
+		close(report_fd);
+		report_fd = -1;
+	}
+}
+
+/*
+ * Who main and the workers run as once set up: the configured user;
+ * without one, "nobody" when started as root, else whoever started us.
+ */
+static int
+run_as(const struct vhostd_cfg *cfg, struct sandbox_creds *c, char *name,
+    size_t len)
+{
+	struct passwd *pw;
+
+	memset(c, 0, sizeof(*c));
+	c->uid = getuid();
+	c->gid = getgid();
+	if (cfg->user_set) {
+		c->uid = cfg->uid;
+		c->gid = cfg->gid;
+		if ((pw = getpwuid(cfg->uid)) != NULL)
+			snprintf(name, len, "%s", pw->pw_name);
+		else
+			name[0] = '\0';
+	} else if (geteuid() == 0) {
+		if ((pw = getpwnam("nobody")) == NULL) {
+			log_warnx("no \"user\" configured and no user "
+			    "\"nobody\" to fall back on");
+			return -1;
+		}
+		log_info("no \"user\" configured: running as nobody");
+		c->uid = pw->pw_uid;
+		c->gid = pw->pw_gid;
+		snprintf(name, len, "%s", pw->pw_name);
+	} else
+		return 0;
+	if (geteuid() != 0) {
+		if (c->uid != getuid() || c->gid != getgid()) {
+			log_warnx("cannot become uid %u gid %u: vhostd was "
+			    "not started as root", (unsigned)c->uid,
+			    (unsigned)c->gid);
+			return -1;
+		}
+		return 0;
+	}
+	c->change = true;
+	c->user = name[0] != '\0' ? name : NULL;
+	return 0;
+}
+
+/* -n: every seccomp policy the configuration needs must parse. */
+static int
+check_policies(const struct vhostd_cfg *cfg)
+{
+	char err[256];
+	size_t i, j;
+	int rc = 0;
+
+	if (sandbox_policy_check("main", err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		rc = -1;
+	}
+	for (i = 0; i < cfg->ndevs; i++) {
+		for (j = 0; j < i; j++)
+			if (cfg->devs[j].ops == cfg->devs[i].ops)
+				break;
+		if (j < i)
+			continue;
+		if (sandbox_policy_check(cfg->devs[i].ops->name, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "%s\n", err);
+			rc = -1;
+		}
+	}
+	return rc;
 }
 
 static void
@@ -104,15 +236,17 @@ main(int argc, char *argv[])
 	const char *path = CFG_DEFAULT_PATH;
 	struct vhostd_cfg *cfg;
 	struct event *sig_term, *sig_int, *sig_chld, *sig_hup;
-	bool foreground = false, check = false;
+	struct sandbox_creds creds;
+	bool check = false, seccomp_log = false;
+
 	int ch, verbose = 0, level, self, rc = 0;
-	char *errors;
+	char *errors, user[64], err[256];
 	size_t i;
 
 	if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
 		return worker_main();
 
-	while ((ch = getopt(argc, argv, "c:fhnVv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fhnSVv")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -125,6 +259,9 @@ main(int argc, char *argv[])
 			return 0;
 		case 'n':
 			check = true;
+			break;
+		case 'S':
+			seccomp_log = true;
 			break;
 		case 'V':
 			printf("vhostd %s\n", PACKAGE_VERSION);
@@ -149,10 +286,15 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
+		if (check_policies(cfg) == -1) {
+			cfg_free(cfg);
+			return 1;
+		}
 		printf("configuration OK\n");
 		cfg_free(cfg);
 		return 0;
 	}
+	seccomp_log = seccomp_log || cfg->seccomp_log;
 	level = cfg->log_level + verbose;
 	if (level > LOG_DEBUG)
 		level = LOG_DEBUG;
@@ -169,7 +311,18 @@ main(int argc, char *argv[])
 	close(ch);
 	inst_set_self_exe(self);
 	signal(SIGPIPE, SIG_IGN);
+	if (run_as(cfg, &creds, user, sizeof(user)) == -1) {
+		cfg_free(cfg);
+		return 1;
+	}
+	if (creds.change)
+		inst_set_run_as(creds.uid, creds.gid);
+	inst_set_seccomp_log(seccomp_log);
 	if (util_mkdir_p(cfg->runtime_dir, 0755) == -1)
+		fatal("runtime directory %s", cfg->runtime_dir);
+	/* main removes its sockets there at exit, as its unprivileged
+	 * user. */
+	if (creds.change && chown(cfg->runtime_dir, creds.uid, creds.gid) == -1)
 		fatal("runtime directory %s", cfg->runtime_dir);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -205,12 +358,28 @@ main(int argc, char *argv[])
 	    event_add(sig_chld, NULL) == -1 || event_add(sig_hup, NULL) == -1)
 		fatalx("cannot watch signals");
 
+	/* Sockets are bound, host resources open: from here on main needs
+	 * no privilege.  What libc would load lazily is loaded now. */
+	tzset();
+	if (!foreground)
+		open_report_fd();
+	if (sandbox_lockdown_main(&creds, seccomp_log ? SANDBOX_LOG :
+	    SANDBOX_KILL, main_seccomp_report, err, sizeof(err)) == -1) {
+		log_warnx("cannot lock main down: %s", err);
+		rc = 1;
+		goto out_signals;
+	}
+	log_info("running as uid %u gid %u, no capabilities, seccomp %s "
+	    "mode", (unsigned)getuid(), (unsigned)getgid(),
+	    seccomp_log ? "log" : "kill");
+
 	log_msg(LOG_NOTICE, "vhostd %s serving %zu device%s from %s",
 	    PACKAGE_VERSION, ninsts, ninsts == 1 ? "" : "s", path);
 	if (event_base_dispatch(base) == -1) {
 		log_warnx("event loop failed");
 		rc = 1;
 	}
+out_signals:
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_chld);

@@ -9,7 +9,11 @@
  * Security model: the guest controls every byte of its rings and buffers
  * (checked by virtq.c); main is trusted but every message from it is still
  * checked for size and fds by ipc_recv, and a message out of place ends
- * the worker (fatalx), which costs this device's connection only.
+ * the worker (fatalx), which costs this device's connection only.  Before
+ * any of that, right after IPC_INIT handed it its host resources, the
+ * worker locks itself down (sandbox_lockdown_worker): only its own fds, no
+ * new processes, no capabilities, an unprivileged user, and the seccomp
+ * allow-list of its device type.
  */
 #include "config.h"
 
@@ -19,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,11 +36,17 @@
 #include "ipc.h"
 #include "log.h"
 #include "memtab.h"
+#include "sandbox.h"
 #include "virtq.h"
 #include "worker.h"
 
 #define WQ_POLL_US	1000	/* ring sweep period when the front-end
 				   gives no kick fd */
+/* fds a worker may hold: stdio, IPC, host fds, one per memory region
+ * while a table is mapped, kick/call/err per queue, and the event loop's
+ * epoll fd, with room for a table being replaced. */
+#define WORKER_NOFILE	(4 + DEV_MAX_HOST_FDS + 2 * MEMTAB_MAX_REGIONS + \
+			 3 * DEV_MAX_QUEUES + 8)
 
 struct wq {
 	struct virtq	 vq;
@@ -60,7 +73,10 @@ static struct {
 	struct memtab		 mt;
 	struct region_file	 files[MEMTAB_MAX_REGIONS];
 	struct wq		 q[DEV_MAX_QUEUES];
+	char			 fault[16];	/* test builds */
 } W;
+
+static void worker_ipc(evutil_socket_t, short, void *);
 
 static void
 worker_log_sink(int prio, const char *msg)
@@ -75,6 +91,32 @@ worker_log_sink(int prio, const char *msg)
 	(void)ipc_send(IPC_FD, &l, sizeof(l), NULL, 0, MSG_DONTWAIT);
 }
 
+#ifdef VHOSTD_TEST_HOOKS
+/*
+ * Test builds only: the fault the test asked for (VHOSTD_TEST_FAULT),
+ * tried once, when a queue first has a request, before the request is
+ * handled: a system call the policy forbids.
+ */
+static void
+worker_test_fault(void)
+{
+	char *argv[] = { "true", NULL };
+
+	if (W.fault[0] == '\0')
+		return;
+	log_warnx("%s: test hook: trying %s", W.id, W.fault);
+	if (strcmp(W.fault, "open") == 0)
+		(void)!open("/etc/passwd", O_RDONLY);
+	else if (strcmp(W.fault, "socket") == 0)
+		(void)!socket(AF_INET, SOCK_STREAM, 0);
+	else if (strcmp(W.fault, "execve") == 0)
+		execve("/bin/true", argv, argv + 1);
+	else if (strcmp(W.fault, "ptrace") == 0)
+		(void)!ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+	W.fault[0] = '\0';
+}
+#endif
+
 static void
 worker_queue_run(unsigned i)
 {
@@ -83,6 +125,10 @@ worker_queue_run(unsigned i)
 
 	if (!q->running || !q->enabled || q->vq.broken)
 		return;
+#ifdef VHOSTD_TEST_HOOKS
+	if (vq_has_avail(&q->vq))
+		worker_test_fault();
+#endif
 	for (;;) {
 		vq_disable_notify(&q->vq);
 		r = W.ctx.ops->run(&W.ctx, i);
@@ -101,11 +147,13 @@ dev_queue_run(struct dev_ctx *ctx, unsigned qidx)
 		worker_queue_run(qidx);
 }
 
+
 static void
 worker_kick(evutil_socket_t fd, short ev, void *arg)
 {
 	unsigned i = (unsigned)(uintptr_t)arg;
 	uint64_t v;
+
 
 	if (fd != -1 && read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 		log_rl(&W.q[i].vq.rl, LOG_WARNING, "%s: reading kick: %s",
@@ -180,11 +228,32 @@ worker_any_running(void)
 	return false;
 }
 
+/* SIGSYS handler's report: one IPC message to main (sendmsg is
+ * async-signal-safe and allowed by every policy). */
+static void
+worker_seccomp_report(long nr, const char *name)
+{
+	struct ipc_seccomp s;
+
+	memset(&s, 0, sizeof(s));
+	s.type = IPC_SECCOMP;
+	s.nr = nr;
+	strncpy(s.name, name, sizeof(s.name) - 1);
+	(void)ipc_send(IPC_FD, &s, sizeof(s), NULL, 0, MSG_DONTWAIT);
+}
+
+/*
+ * Takes IPC_INIT (who this worker is, its host fds), then locks the
+ * process down.  Runs before the event loop exists: nothing from the
+ * front-end or the guest has been seen yet.
+ */
 static void
 worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 {
 	const struct dev_ops *ops;
-	char type[sizeof(m->dev_type) + 1];
+	struct sandbox_creds creds;
+	char type[sizeof(m->dev_type) + 1], err[256];
+	int keep[1 + DEV_MAX_HOST_FDS];
 	unsigned i;
 
 	if (W.inited)
@@ -202,18 +271,49 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 		fatalx("%s: worker: config of the wrong size", W.id);
 	log_set_level(m->log_level);
 	memcpy(W.cfg, m->cfg, ops->cfg_size);
+	memcpy(W.fault, m->fault, sizeof(W.fault));
+	W.fault[sizeof(W.fault) - 1] = '\0';
+	keep[0] = IPC_FD;
 	for (i = 0; i < nfds; i++)
-		W.host_fds[i] = fds[i];
+		W.host_fds[i] = keep[1 + i] = fds[i];
 	W.ctx.id = W.id;
 	W.ctx.ops = ops;
 	W.ctx.cfg = W.cfg;
 	W.ctx.host_fds = W.host_fds;
 	W.ctx.n_host_fds = nfds;
-	W.ctx.base = W.base;
-	if (ops->init != NULL && ops->init(&W.ctx) == -1)
-		fatal("%s: device init", W.id);
+
+	/* Nobody may ptrace this process or read its memory through /proc,
+	 * not even another worker of the same user. */
+	if (prctl(PR_SET_DUMPABLE, 0) == -1)
+		fatal("%s: PR_SET_DUMPABLE", W.id);
+	memset(&creds, 0, sizeof(creds));
+	creds.uid = m->uid;
+	creds.gid = m->gid;
+	creds.change = getuid() != m->uid || getgid() != m->gid ||
+	    geteuid() != m->uid;
+	creds.user = NULL;	/* no supplementary groups */
+	if (sandbox_lockdown_worker(keep, 1 + nfds, WORKER_NOFILE, &creds,
+	    ops->name, m->seccomp_log ? SANDBOX_LOG : SANDBOX_KILL,
+	    worker_seccomp_report, err, sizeof(err)) == -1)
+		fatalx("%s: worker lockdown: %s", W.id, err);
 	W.inited = true;
-	log_debug("%s: worker %d serving", W.id, (int)getpid());
+}
+
+/* After lockdown: the event loop and the device. */
+static void
+worker_start(void)
+{
+	if ((W.base = event_base_new()) == NULL)
+		fatalx("%s: event_base_new", W.id);
+	W.ctx.base = W.base;
+	W.ipc_ev = event_new(W.base, IPC_FD, EV_READ | EV_PERSIST,
+	    worker_ipc, NULL);
+	if (W.ipc_ev == NULL || event_add(W.ipc_ev, NULL) == -1)
+		fatalx("%s: cannot watch the IPC socket", W.id);
+	if (W.ctx.ops->init != NULL && W.ctx.ops->init(&W.ctx) == -1)
+		fatal("%s: device init", W.id);
+	log_debug("%s: worker %d serving as uid %u", W.id, (int)getpid(),
+	    (unsigned)getuid());
 }
 
 /*
@@ -364,12 +464,9 @@ worker_dispatch(union ipc_msg *m, int *fds, unsigned nfds)
 	unsigned i;
 	uint16_t base;
 
-	if (!W.inited && m->type != IPC_INIT)
-		fatalx("worker: %s before INIT", ipc_type_name(m->type));
+	if (m->type == IPC_INIT)
+		fatalx("%s: INIT received twice", W.id);
 	switch (m->type) {
-	case IPC_INIT:
-		worker_init(&m->init, fds, nfds);
-		break;
 	case IPC_FEATURES:
 		W.ctx.features = m->features.features;
 		break;
@@ -438,6 +535,36 @@ worker_ipc(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/* Waits for main's first message, which must be IPC_INIT. */
+static void
+worker_wait_init(void)
+{
+	struct pollfd pfd = { .fd = IPC_FD, .events = POLLIN };
+	union ipc_msg m;
+	int fds[IPC_MAX_FDS];
+	unsigned nfds;
+	const char *why;
+	int r;
+
+	for (;;) {
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			fatal("worker: poll");
+		r = ipc_recv(IPC_FD, &m, fds, &nfds, &why);
+		if (r == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r == 0)
+			exit(0);	/* main let us go before we began */
+		if (r == -1)
+			fatalx("worker: bad first message from main: %s",
+			    why != NULL ? why : strerror(errno));
+		if (m.type != IPC_INIT)
+			fatalx("worker: %s before INIT",
+			    ipc_type_name(m.type));
+		worker_init(&m.init, fds, nfds);
+		return;
+	}
+}
+
 int
 worker_main(void)
 {
@@ -457,15 +584,11 @@ worker_main(void)
 		W.q[i].kick_fd = -1;
 		vq_init(&W.q[i].vq, "unused");
 	}
-	if ((W.base = event_base_new()) == NULL)
-		fatalx("worker: event_base_new");
-	W.ipc_ev = event_new(W.base, IPC_FD, EV_READ | EV_PERSIST,
-	    worker_ipc, NULL);
-	if (W.ipc_ev == NULL || event_add(W.ipc_ev, NULL) == -1)
-		fatalx("worker: cannot watch the IPC socket");
 	h.pid = (int32_t)getpid();
 	if (ipc_send(IPC_FD, &h, sizeof(h), NULL, 0, 0) == -1)
 		fatal("worker: hello");
+	worker_wait_init();
+	worker_start();
 	event_base_dispatch(W.base);
 
 	if (W.inited) {

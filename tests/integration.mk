@@ -3,7 +3,8 @@
 # (tests/libvufront.a, reused by hostile-input tests and benchmarks) drives
 # the real vhostd binary, started by each test from $VHOSTD.
 check_LIBRARIES += tests/libvufront.a
-tests_libvufront_a_SOURCES = tests/vufront.c tests/vufront.h
+tests_libvufront_a_SOURCES = tests/vufront.c tests/vufront.h \
+	tests/vuf_daemon.c tests/vuf_daemon.h
 tests_libvufront_a_CFLAGS = $(TEST_CFLAGS)
 
 # The library checked on its own against a minimal back-end of its own.
@@ -15,9 +16,15 @@ tests_vuf_selftest_LDADD = tests/libvufront.a $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/test_integration
 TESTS += tests/test_integration
-tests_test_integration_SOURCES = tests/test_integration.c tests/vufront.c \
-	tests/vufront.h
+tests_test_integration_SOURCES = tests/test_integration.c
 tests_test_integration_CFLAGS = $(TEST_CFLAGS)
-tests_test_integration_LDADD = $(TEST_LIBS)
+tests_test_integration_LDADD = tests/libvufront.a $(TEST_LIBS)
 
 AM_TESTS_ENVIRONMENT += VHOSTD=$(abs_top_builddir)/src/vhostd; export VHOSTD;
+
+# The sandbox and access control, against the real vhostd.
+check_PROGRAMS += tests/test_confine
+TESTS += tests/test_confine
+tests_test_confine_SOURCES = tests/test_confine.c
+tests_test_confine_CFLAGS = $(TEST_CFLAGS)
+tests_test_confine_LDADD = tests/libvufront.a $(TEST_LIBS)

@@ -7,5 +7,6 @@ EXTRA_DIST += tests/deps.sh tests/run-all.sh
 include tests/unit-config.mk
 include tests/unit-virtq.mk
 include tests/unit-vu.mk
+include tests/unit-sandbox.mk
 include tests/integration.mk
 include tests/e2e.mk

@@ -42,8 +42,8 @@ suite() {
 	fi
 }
 
-suite build-check
-suite build-sanitizers --enable-sanitizers
+suite build-check --enable-test-hooks
+suite build-sanitizers --enable-sanitizers --enable-test-hooks
 
 # The release tarball builds and passes on its own.
 if (cd build-check && make -j"$jobs" distcheck >distcheck.log 2>&1); then

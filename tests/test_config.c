@@ -884,10 +884,117 @@ test_unreadable(void **state)
 	assert_null(cfg_load_string("[", NAME, NULL));
 }
 
+/* user, group, seccomp: names and numbers resolved, root refused. */
+static void
+test_user_group_seccomp(void **state)
+{
+	struct vhostd_cfg *cfg;
+	char *errors;
+
+	cfg = cfg_load_string("{\"user\": \"nobody\", \"group\": 0, "
+	    "\"seccomp\": \"log\", \"devices\": []}", NAME, &errors);
+	assert_non_null(cfg);
+	assert_true(cfg->user_set);
+	assert_int_equal(cfg->uid, 65534);
+	assert_int_equal(cfg->gid, 0);
+	assert_true(cfg->seccomp_log);
+	cfg_free(cfg);
+	cfg = cfg_load_string("{\"user\": 65534, \"devices\": []}", NAME,
+	    &errors);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->gid, 65534);	/* nobody's own group */
+	assert_false(cfg->seccomp_log);
+	cfg_free(cfg);
+	expect_errors("{\"user\": \"no-such-user-xyz\", \"devices\": []}",
+	    NAME ":1:10: user: unknown user \"no-such-user-xyz\"");
+	expect_errors("{\"user\": \"root\", \"devices\": []}",
+	    NAME ":1:10: user: must not be root: vhostd runs as an "
+	    "unprivileged user once set up");
+	expect_errors("{\"user\": -1, \"devices\": []}",
+	    NAME ":1:10: user: must be a user name or a uid from 0 to "
+	    "4294967294");
+	expect_errors("{\"user\": true, \"devices\": []}",
+	    NAME ":1:10: user: must be a user name or a uid");
+	expect_errors("{\"group\": \"nogroup\", \"devices\": []}",
+	    NAME ":1:11: group: needs \"user\"");
+	expect_errors("{\"user\": \"nobody\", \"group\": \"no-such-grp\", "
+	    "\"devices\": []}",
+	    NAME ":1:29: group: unknown group \"no-such-grp\"");
+	expect_errors("{\"seccomp\": \"off\", \"devices\": []}",
+	    NAME ":1:13: seccomp: unknown mode \"off\" (expected kill or "
+	    "log)");
+}
+
+/* socket_owner, socket_group, socket_mode, allow_uids, allow_gids. */
+static void
+test_socket_access(void **state)
+{
+	struct vhostd_cfg *cfg;
+	char *errors;
+
+	cfg = cfg_load_string("{\"devices\": [{\"id\": \"a\", \"type\": "
+	    "\"rng\", \"socket\": \"/x/a.sock\", \"socket_owner\": "
+	    "\"nobody\", \"socket_group\": 0, \"socket_mode\": \"0660\", "
+	    "\"allow_uids\": [\"root\", 65534], \"allow_gids\": "
+	    "[\"nogroup\"]}, {\"id\": \"b\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/b.sock\"}]}", NAME, &errors);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->devs[0].sock_uid, 65534);
+	assert_int_equal(cfg->devs[0].sock_gid, 0);
+	assert_int_equal(cfg->devs[0].sock_mode, 0660);
+	assert_true(cfg->devs[0].acl);
+	assert_int_equal(cfg->devs[0].n_allow_uids, 2);
+	assert_int_equal(cfg->devs[0].allow_uids[0], 0);
+	assert_int_equal(cfg->devs[0].allow_uids[1], 65534);
+	assert_int_equal(cfg->devs[0].n_allow_gids, 1);
+	assert_int_equal(cfg->devs[0].allow_gids[0], 65534);
+	/* Defaults: vhostd's own user, 0600, no allow-list. */
+	assert_int_equal(cfg->devs[1].sock_uid, (uid_t)-1);
+	assert_int_equal(cfg->devs[1].sock_gid, (gid_t)-1);
+	assert_int_equal(cfg->devs[1].sock_mode, 0600);
+	assert_false(cfg->devs[1].acl);
+	cfg_free(cfg);
+
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"socket_mode\": \"0888\"}]}",
+	    NAME ":1:79: devices[0].socket_mode: must be a string of octal "
+	    "permissions from \"0\" to \"0777\", such as \"0660\"");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"socket_mode\": 438}]}",
+	    NAME ":1:79: devices[0].socket_mode: must be a string of octal "
+	    "permissions from \"0\" to \"0777\", such as \"0660\"");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"socket_mode\": \"01777\"}]}",
+	    NAME ":1:79: devices[0].socket_mode: must be a string of octal "
+	    "permissions from \"0\" to \"0777\", such as \"0660\"");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"allow_uids\": []}]}",
+	    NAME ":1:78: devices[0].allow_uids: must be an array of 1 to 64 "
+	    "user names or uids");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"allow_uids\": [0, "
+	    "\"nouser-xyz\"]}]}",
+	    NAME ":1:82: devices[0].allow_uids[1]: unknown user "
+	    "\"nouser-xyz\"");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"allow_gids\": \"root\"}]}",
+	    NAME ":1:78: devices[0].allow_gids: must be an array of 1 to 64 "
+	    "group names or gids");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"socket_owner\": \"nouser-xyz\", "
+	    "\"socket_group\": {}}]}",
+	    NAME ":1:80: devices[0].socket_owner: unknown user "
+	    "\"nouser-xyz\"\n"
+	    NAME ":1:110: devices[0].socket_group: must be a group name or a "
+	    "gid");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_user_group_seccomp),
+		cmocka_unit_test(test_socket_access),
 		cmocka_unit_test(test_valid_roundtrip),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_limits_that_fit),
