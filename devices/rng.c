@@ -90,7 +90,7 @@ rng_parse(struct cfg_ctx *ctx, json_t *obj, const char *path, void *out)
 }
 
 static int
-rng_open(const void *cfgp, int *fds, unsigned *nfds, char *err, size_t len)
+rng_open(void *cfgp, int *fds, unsigned *nfds, char *err, size_t len)
 {
 	const struct rng_cfg *c = cfgp;
 	int fd;

@@ -1121,6 +1121,92 @@ cfg_device(struct cfg_ctx *ctx, json_t *obj, struct vhostd_cfg *cfg,
 		cfg_error(ctx, path, "invalid %s device", ops->name);
 }
 
+struct owned_claim {
+	struct dev_claim	c;
+	unsigned		dev;
+};
+
+static int
+claim_cmp(const void *a, const void *b)
+{
+	const struct owned_claim *x = a, *y = b;
+	int r;
+
+	if ((r = strcmp(x->c.resource, y->c.resource)) != 0)
+		return r;
+	if (x->c.unit != y->c.unit)
+		return x->c.unit < y->c.unit ? -1 : 1;
+	return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+/*
+ * Shared host resources: no unit (a GPIO line, an I2C address) of one
+ * resource may be claimed by two instances.  The later claim is the
+ * error, and names the earlier owner.
+ */
+static void
+cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
+{
+	struct owned_claim *all = NULL, *p;
+	struct dev_claim *one;
+	size_t n = 0, i, k;
+	unsigned got;
+	char path[160];
+
+	if ((one = calloc(DEV_MAX_CLAIMS, sizeof(*one))) == NULL) {
+		ctx->oom = true;
+		return;
+	}
+	for (i = 0; i < cfg->ndevs; i++) {
+		const struct dev_cfg *dc = &cfg->devs[i];
+
+		if (dc->ops == NULL || dc->ops->claims == NULL ||
+		    dc->priv == NULL || dc->id[0] == '\0')
+			continue;
+		got = dc->ops->claims(dc->priv, one);
+		if (got > DEV_MAX_CLAIMS)
+			got = DEV_MAX_CLAIMS;
+		if (got == 0)
+			continue;
+		p = reallocarray(all, n + got, sizeof(*all));
+		if (p == NULL) {
+			ctx->oom = true;
+			goto done;
+		}
+		all = p;
+		for (k = 0; k < got; k++) {
+			all[n + k].c = one[k];
+			all[n + k].dev = (unsigned)i;
+		}
+		n += got;
+	}
+	if (n > 1)
+		qsort(all, n, sizeof(*all), claim_cmp);
+	for (i = 1; i < n; i++) {
+		k = i - 1;
+		if (strcmp(all[i].c.resource, all[k].c.resource) != 0 ||
+		    all[i].c.unit != all[k].c.unit)
+			continue;
+		/* Find the first owner of this unit. */
+		while (k > 0 && strcmp(all[k - 1].c.resource,
+		    all[i].c.resource) == 0 && all[k - 1].c.unit == all[i].c.unit)
+			k--;
+		snprintf(path, sizeof(path), "devices[%u]%s%s", all[i].dev,
+		    all[i].c.path[0] == '[' ? "" : ".", all[i].c.path);
+		if (all[i].dev == all[k].dev)
+			cfg_error(ctx, path, "%s %u of %s is given twice",
+			    all[i].c.what, all[i].c.unit, all[i].c.resource);
+		else
+			cfg_error(ctx, path, "%s %u of %s is already given to "
+			    "%s (devices[%u])", all[i].c.what, all[i].c.unit,
+			    all[i].c.resource, cfg->devs[all[k].dev].id,
+			    all[k].dev);
+	}
+done:
+	free(one);
+	free(all);
+}
+
 static void
 cfg_devices(struct cfg_ctx *ctx, json_t *arr, struct vhostd_cfg *cfg,
     const char *rundir)
@@ -1142,6 +1228,8 @@ cfg_devices(struct cfg_ctx *ctx, json_t *arr, struct vhostd_cfg *cfg,
 	for (i = 0; i < n && !ctx->oom; i++)
 		cfg_device(ctx, json_array_get(arr, i), cfg, (unsigned)i,
 		    rundir, &ids, &socks);
+	if (!ctx->oom)
+		cfg_check_claims(ctx, cfg);
 done:
 	free(ids.slot);
 	free(socks.slot);

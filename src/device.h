@@ -27,6 +27,21 @@
 struct cfg_ctx;
 struct dev_ctx;
 
+/*
+ * A host resource unit a device instance claims for itself: line 4 of
+ * /dev/gpiochip0, address 0x50 of /dev/i2c-1.  No two instances may claim
+ * the same unit of the same resource; the core checks this across the
+ * whole configuration and names both owners.
+ */
+struct dev_claim {
+	char		resource[128];	/* e.g. "gpio chip /dev/gpiochip0" */
+	uint32_t	unit;		/* line number, address, ... */
+	char		what[32];	/* "line", "address": for messages */
+	char		path[96];	/* JSON path below the device, for the
+					   error position, e.g. "lines[1]" */
+};
+#define DEV_MAX_CLAIMS	1024
+
 /* What a worker hook returns after working a queue. */
 enum dev_run {
 	DEV_RUN_DRAINED,	/* popped until empty: core re-arms kicks */
@@ -52,15 +67,29 @@ struct dev_ops {
 	int	(*parse)(struct cfg_ctx *ctx, json_t *obj, const char *path,
 		    void *cfg);
 
+	/* main: the units of shared host resources this instance claims
+	 * (at most DEV_MAX_CLAIMS); returns how many it stored. */
+	unsigned (*claims)(const void *cfg, struct dev_claim *out);
+
 	/* main: fills the virtio config space (config_space_size bytes). */
 	void	(*config_space)(const void *cfg, uint8_t *buf);
 
-	/* main: opens the host resources the worker will need (entropy file,
-	 * device node).  Stores up to DEV_MAX_HOST_FDS fds in fds and their
-	 * count in *nfds; main owns them and hands copies to each worker.
-	 * Returns 0, or -1 with a message in err. */
-	int	(*open)(const void *cfg, int *fds, unsigned *nfds, char *err,
+	/* main, as root before it drops privileges: opens the host
+	 * resources the worker will need (entropy file, device node), with
+	 * dev_host_open() for those other instances may share.  Stores up to
+	 * DEV_MAX_HOST_FDS fds in fds and their count in *nfds; main owns
+	 * them and hands copies to each worker.  May update cfg with what
+	 * it learnt from the host (line count, names), before config_space
+	 * and the workers see it.  Returns 0, or -1 with a message in err. */
+	int	(*open)(void *cfg, int *fds, unsigned *nfds, char *err,
 		    size_t errlen);
+
+	/* worker, before lockdown: for a library that insists on opening a
+	 * host resource by path itself (libgpiod v2's chip open).  Every fd
+	 * it opens and needs later must be passed to dev_keep_fd(): the
+	 * lockdown closes all others.  Nothing can be opened once it
+	 * returns. */
+	int	(*preopen)(struct dev_ctx *ctx);
 
 	/* worker: sets up per-instance state (ctx->priv) from ctx->cfg and the
 	 * host fds.  Runs before the worker maps guest memory. */
@@ -89,10 +118,30 @@ struct dev_ctx {
 	uint64_t		 features;	/* negotiated virtio features */
 	struct virtq		*vq[DEV_MAX_QUEUES];	/* NULL: not running */
 	void			*priv;		/* the device's own state */
+	/* Set by the runtime: runs a queue as the core does on a kick. */
+	void			(*queue_run)(struct dev_ctx *ctx, unsigned q);
+	/* fds the preopen hook opened, kept through the lockdown. */
+	int			 kept_fds[DEV_MAX_HOST_FDS];
+	unsigned		 n_kept_fds;
 };
 
-/* worker: asks the core to run queue qidx again (after DEV_RUN_PAUSED). */
+/* worker, in preopen: keep fd open through the lockdown.  Returns 0, or
+ * -1 if too many are kept already. */
+int	dev_keep_fd(struct dev_ctx *ctx, int fd);
+
+/* worker: asks the core to run queue qidx again (after DEV_RUN_PAUSED, or
+ * when a device fd says it can go on). */
 void	dev_queue_run(struct dev_ctx *ctx, unsigned qidx);
+
+/*
+ * main, in an open hook: opens path with flags (O_CLOEXEC is added), once
+ * for every instance that names it: later calls get a dup of the first
+ * fd.  Returns the fd (the caller owns it) or -1 with errno.
+ */
+int	dev_host_open(const char *path, int flags);
+
+/* main, at exit: closes what dev_host_open opened. */
+void	dev_host_close_all(void);
 
 /* devices/registry.c */
 extern const struct dev_ops *const dev_registry[];

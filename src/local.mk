@@ -4,7 +4,7 @@ noinst_LIBRARIES += src/libvhostd.a
 src_libvhostd_a_SOURCES = \
 	src/log.c src/log.h \
 	src/cfg.c src/cfg.h \
-	src/device.h \
+	src/device.c src/device.h \
 	src/memtab.c src/memtab.h \
 	src/virtq.c src/virtq.h \
 	src/vu_proto.h src/vu.c \

@@ -386,6 +386,7 @@ out_signals:
 	event_free(sig_hup);
 out:
 	shutdown_all();
+	dev_host_close_all();
 	free(insts);
 	event_base_free(base);
 	close(self);

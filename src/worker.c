@@ -140,8 +140,8 @@ worker_queue_run(unsigned i)
 	}
 }
 
-void
-dev_queue_run(struct dev_ctx *ctx, unsigned qidx)
+static void
+worker_ctx_queue_run(struct dev_ctx *ctx, unsigned qidx)
 {
 	if (qidx < DEV_MAX_QUEUES)
 		worker_queue_run(qidx);
@@ -253,7 +253,7 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 	const struct dev_ops *ops;
 	struct sandbox_creds creds;
 	char type[sizeof(m->dev_type) + 1], err[256];
-	int keep[1 + DEV_MAX_HOST_FDS];
+	int keep[1 + 2 * DEV_MAX_HOST_FDS];
 	unsigned i;
 
 	if (W.inited)
@@ -281,6 +281,11 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 	W.ctx.cfg = W.cfg;
 	W.ctx.host_fds = W.host_fds;
 	W.ctx.n_host_fds = nfds;
+	W.ctx.queue_run = worker_ctx_queue_run;
+	if (ops->preopen != NULL && ops->preopen(&W.ctx) == -1)
+		fatalx("%s: cannot open the device's host resources", W.id);
+	for (i = 0; i < W.ctx.n_kept_fds; i++)
+		keep[1 + nfds + i] = W.ctx.kept_fds[i];
 
 	/* Nobody may ptrace this process or read its memory through /proc,
 	 * not even another worker of the same user. */
@@ -292,7 +297,8 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 	creds.change = getuid() != m->uid || getgid() != m->gid ||
 	    geteuid() != m->uid;
 	creds.user = NULL;	/* no supplementary groups */
-	if (sandbox_lockdown_worker(keep, 1 + nfds, WORKER_NOFILE, &creds,
+	if (sandbox_lockdown_worker(keep, 1 + nfds + W.ctx.n_kept_fds,
+	    WORKER_NOFILE, &creds,
 	    ops->name, m->seccomp_log ? SANDBOX_LOG : SANDBOX_KILL,
 	    worker_seccomp_report, err, sizeof(err)) == -1)
 		fatalx("%s: worker lockdown: %s", W.id, err);

@@ -8,5 +8,6 @@ include tests/unit-config.mk
 include tests/unit-virtq.mk
 include tests/unit-vu.mk
 include tests/unit-sandbox.mk
+include tests/unit-devices.mk
 include tests/integration.mk
 include tests/e2e.mk

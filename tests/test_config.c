@@ -85,11 +85,26 @@ test_parse(struct cfg_ctx *ctx, json_t *obj, const char *path, void *out)
 	return rc;
 }
 
+/* testdev claims unit `count` of the resource named by `name`. */
+static unsigned
+test_claims(const void *cfgp, struct dev_claim *out)
+{
+	const struct test_cfg *c = cfgp;
+
+	snprintf(out[0].resource, sizeof(out[0].resource), "test bus %s",
+	    c->name);
+	out[0].unit = (uint32_t)c->count;
+	snprintf(out[0].what, sizeof(out[0].what), "unit");
+	snprintf(out[0].path, sizeof(out[0].path), "count");
+	return 1;
+}
+
 static const struct dev_ops test_ops = {
 	.name = "testdev",
 	.num_queues = 1,
 	.cfg_size = sizeof(struct test_cfg),
 	.parse = test_parse,
+	.claims = test_claims,
 };
 
 static const struct dev_ops bare_ops = {
@@ -989,12 +1004,39 @@ test_socket_access(void **state)
 	    "gid");
 }
 
+/* Two instances claiming one unit of one shared resource: the later one
+ * is the error, naming the first owner; other units and resources pass. */
+static void
+test_shared_claims(void **state)
+{
+	struct vhostd_cfg *cfg;
+	char *errors;
+
+	expect_errors("{\"devices\": [\n"
+	    "{\"id\": \"a\", \"type\": \"testdev\", \"socket\": \"/x/a\", "
+	    "\"name\": \"bus0\", \"count\": 4},\n"
+	    "{\"id\": \"b\", \"type\": \"testdev\", \"socket\": \"/x/b\", "
+	    "\"name\": \"bus1\", \"count\": 4},\n"
+	    "{\"id\": \"c\", \"type\": \"testdev\", \"socket\": \"/x/c\", "
+	    "\"name\": \"bus0\", \"count\": 4}]}",
+	    NAME ":4:75: devices[2].count: unit 4 of test bus bus0 is already "
+	    "given to a (devices[0])");
+	cfg = cfg_load_string("{\"devices\": ["
+	    "{\"id\": \"a\", \"type\": \"testdev\", \"socket\": \"/x/a\", "
+	    "\"name\": \"bus0\", \"count\": 4},"
+	    "{\"id\": \"b\", \"type\": \"testdev\", \"socket\": \"/x/b\", "
+	    "\"name\": \"bus0\", \"count\": 5}]}", NAME, &errors);
+	assert_non_null(cfg);
+	cfg_free(cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_user_group_seccomp),
 		cmocka_unit_test(test_socket_access),
+		cmocka_unit_test(test_shared_claims),
 		cmocka_unit_test(test_valid_roundtrip),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_limits_that_fit),
