@@ -227,6 +227,26 @@ inst_worker_send(struct inst *in, const void *msg, size_t len,
 	return 0;
 }
 
+/* Sends the worker the whole memory table with its fds (a no-op while
+ * there is no ready worker).  -1 if the worker was lost doing so. */
+int
+inst_worker_send_mem(struct inst *in)
+{
+	struct ipc_mem_table mt = { .type = IPC_MEM_TABLE };
+	unsigned i;
+
+	if (in->wstate != W_READY)
+		return 0;
+	mt.nregions = in->nmem;
+	for (i = 0; i < in->nmem; i++) {
+		mt.r[i].gpa = in->mem[i].gpa;
+		mt.r[i].size = in->mem[i].size;
+		mt.r[i].uva = in->mem[i].uva;
+		mt.r[i].mmap_offset = in->mem[i].mmap_offset;
+	}
+	return inst_worker_send(in, &mt, sizeof(mt), in->mem_fd, in->nmem);
+}
+
 /* Hands ring `index` to the worker if it is complete and not running. */
 void
 inst_vring_start(struct inst *in, unsigned index)
@@ -269,7 +289,6 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 {
 	struct ipc_init *init;
 	struct ipc_features f = { .type = IPC_FEATURES };
-	struct ipc_mem_table mt = { .type = IPC_MEM_TABLE };
 	unsigned i;
 
 	if (in->wstate != W_STARTING) {
@@ -311,18 +330,8 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 		if (inst_worker_send(in, &f, sizeof(f), NULL, 0) == -1)
 			return;
 	}
-	if (in->nmem > 0) {
-		mt.nregions = in->nmem;
-		for (i = 0; i < in->nmem; i++) {
-			mt.r[i].gpa = in->mem[i].gpa;
-			mt.r[i].size = in->mem[i].size;
-			mt.r[i].uva = in->mem[i].uva;
-			mt.r[i].mmap_offset = in->mem[i].mmap_offset;
-		}
-		if (inst_worker_send(in, &mt, sizeof(mt), in->mem_fd,
-		    in->nmem) == -1)
-			return;
-	}
+	if (in->nmem > 0 && inst_worker_send_mem(in) == -1)
+		return;
 	for (i = 0; i < in->ops->num_queues && in->wstate == W_READY; i++)
 		inst_vring_start(in, i);
 }

@@ -119,6 +119,7 @@ void	inst_conn_close(struct inst *in, const char *why);
 int	inst_worker_send(struct inst *in, const void *msg, size_t len,
 	    const int *fds, unsigned nfds);
 void	inst_vring_start(struct inst *in, unsigned index);
+int	inst_worker_send_mem(struct inst *in);
 void	inst_wait_arm(struct inst *in);
 void	inst_set_self_exe(int fd);
 void	inst_set_seccomp_log(bool on);

@@ -466,20 +466,8 @@ vu_mem_replaced(struct inst *in)
 {
 	unsigned i;
 
-	if (in->wstate == W_READY) {
-		struct ipc_mem_table mt = { .type = IPC_MEM_TABLE };
-
-		mt.nregions = in->nmem;
-		for (i = 0; i < in->nmem; i++) {
-			mt.r[i].gpa = in->mem[i].gpa;
-			mt.r[i].size = in->mem[i].size;
-			mt.r[i].uva = in->mem[i].uva;
-			mt.r[i].mmap_offset = in->mem[i].mmap_offset;
-		}
-		if (inst_worker_send(in, &mt, sizeof(mt), in->mem_fd,
-		    in->nmem) == -1)
-			return;
-	}
+	if (inst_worker_send_mem(in) == -1)
+		return;
 	for (i = 0; i < in->ops->num_queues; i++)
 		inst_vring_start(in, i);
 }
