@@ -28,3 +28,10 @@ TESTS += tests/test_confine
 tests_test_confine_SOURCES = tests/test_confine.c
 tests_test_confine_CFLAGS = $(TEST_CFLAGS)
 tests_test_confine_LDADD = tests/libvufront.a $(TEST_LIBS)
+
+# The front-end test program: drives one device of any vhost-user back-end
+# from the VMM's side (tests/e2e uses it, also inside a guest).
+check_PROGRAMS += tests/vufdev
+tests_vufdev_SOURCES = tests/vufdev.c
+tests_vufdev_CFLAGS = $(TEST_CFLAGS)
+tests_vufdev_LDADD = tests/libvufront.a
