@@ -2,4 +2,6 @@
 # Device types: one file each, listed in devices/registry.c.
 src_libvhostd_a_SOURCES += \
 	devices/registry.c \
-	devices/rng.c
+	devices/rng.c \
+	devices/gpio.c \
+	devices/i2c.c

@@ -9,9 +9,13 @@
 
 #include "device.h"
 
+extern const struct dev_ops gpio_ops;
+extern const struct dev_ops i2c_ops;
 extern const struct dev_ops rng_ops;
 
 const struct dev_ops *const dev_registry[] = {
+	&gpio_ops,
+	&i2c_ops,
 	&rng_ops,
 	NULL
 };

@@ -4,6 +4,8 @@
 # for tests/test_sandbox, into src/policies.inc (the entries alone).
 POLICY_FILES = \
 	policy/common.policy \
+	policy/gpio.policy \
+	policy/i2c.policy \
 	policy/main.policy \
 	policy/rng.policy \
 	policy/sanitizer.policy \

@@ -9,5 +9,7 @@ include tests/unit-virtq.mk
 include tests/unit-vu.mk
 include tests/unit-sandbox.mk
 include tests/unit-devices.mk
+include tests/unit-gpio.mk
+include tests/unit-i2c.mk
 include tests/integration.mk
 include tests/e2e.mk
