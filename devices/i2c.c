@@ -829,6 +829,7 @@ i2c_claims(const void *cfgp, struct dev_claim *out)
 		    "i2c bus %s", c->bus);
 		out[i].unit = c->host[i];
 		snprintf(out[i].what, sizeof(out[i].what), "address");
+		out[i].hex = true;
 		snprintf(out[i].path, sizeof(out[i].path), "addresses[%u]", i);
 	}
 	return i;
@@ -1236,6 +1237,9 @@ const struct dev_ops i2c_ops = {
 	.virtio_id = 34,
 	.num_queues = 1,
 	.features = UINT64_C(1) << VIRTIO_I2C_F_ZERO_LENGTH_REQUEST,
+	/* VIRTIO 1.2, 5.19.3.2: the device MUST reject a driver that does
+	 * not accept it. */
+	.required_features = UINT64_C(1) << VIRTIO_I2C_F_ZERO_LENGTH_REQUEST,
 	.cfg_size = sizeof(struct i2c_cfg),
 	.config_space_size = 0,		/* none defined (VIRTIO 1.2 5.20.4) */
 	.parse = i2c_parse,

@@ -1151,7 +1151,7 @@ cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
 	struct dev_claim *one;
 	size_t n = 0, i, k;
 	unsigned got;
-	char path[160];
+	char path[160], unit[16];
 
 	if ((one = calloc(DEV_MAX_CLAIMS, sizeof(*one))) == NULL) {
 		ctx->oom = true;
@@ -1193,12 +1193,14 @@ cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
 			k--;
 		snprintf(path, sizeof(path), "devices[%u]%s%s", all[i].dev,
 		    all[i].c.path[0] == '[' ? "" : ".", all[i].c.path);
+		snprintf(unit, sizeof(unit), all[i].c.hex ? "0x%02x" : "%u",
+		    all[i].c.unit);
 		if (all[i].dev == all[k].dev)
-			cfg_error(ctx, path, "%s %u of %s is given twice",
-			    all[i].c.what, all[i].c.unit, all[i].c.resource);
+			cfg_error(ctx, path, "%s %s of %s is given twice",
+			    all[i].c.what, unit, all[i].c.resource);
 		else
-			cfg_error(ctx, path, "%s %u of %s is already given to "
-			    "%s (devices[%u])", all[i].c.what, all[i].c.unit,
+			cfg_error(ctx, path, "%s %s of %s is already given to "
+			    "%s (devices[%u])", all[i].c.what, unit,
 			    all[i].c.resource, cfg->devs[all[k].dev].id,
 			    all[k].dev);
 	}

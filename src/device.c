@@ -50,6 +50,12 @@ dev_host_open(const char *path, int flags)
 	size_t i;
 	int fd;
 
+	if (flags & (O_CREAT | O_TRUNC)) {
+		/* A shared resource exists already; creating it is the
+		 * device's business (with the mode it wants). */
+		errno = EINVAL;
+		return -1;
+	}
 	for (i = 0; i < n_host_files; i++)
 		if (strcmp(host_files[i].path, path) == 0 &&
 		    host_files[i].flags == flags)

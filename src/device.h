@@ -11,6 +11,7 @@
 #ifndef VHOSTD_DEVICE_H
 #define VHOSTD_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,7 @@ struct dev_claim {
 	char		resource[128];	/* e.g. "gpio chip /dev/gpiochip0" */
 	uint32_t	unit;		/* line number, address, ... */
 	char		what[32];	/* "line", "address": for messages */
+	bool		hex;		/* print unit as 0x.. (addresses) */
 	char		path[96];	/* JSON path below the device, for the
 					   error position, e.g. "lines[1]" */
 };
@@ -55,6 +57,10 @@ struct dev_ops {
 	uint16_t	 num_queues;
 	uint64_t	 features;	/* device feature bits (the core adds
 					   VERSION_1, ring and vhost-user bits) */
+	uint64_t	 required_features;	/* of those, the ones the
+					   spec says a driver must accept:
+					   SET_FEATURES without them is
+					   refused */
 	size_t		 cfg_size;	/* sizeof the flat parsed config;
 					   <= DEV_CFG_MAX, no pointers in it */
 	size_t		 config_space_size;	/* <= DEV_CONFIG_SPACE_MAX */
@@ -134,9 +140,10 @@ int	dev_keep_fd(struct dev_ctx *ctx, int fd);
 void	dev_queue_run(struct dev_ctx *ctx, unsigned qidx);
 
 /*
- * main, in an open hook: opens path with flags (O_CLOEXEC is added), once
- * for every instance that names it: later calls get a dup of the first
- * fd.  Returns the fd (the caller owns it) or -1 with errno.
+ * main, in an open hook: opens path with flags (O_CLOEXEC is added; not
+ * O_CREAT or O_TRUNC), once for every instance that names it: later calls
+ * get a dup of the first fd.  Returns the fd (the caller owns it) or -1
+ * with errno.
  */
 int	dev_host_open(const char *path, int flags);
 

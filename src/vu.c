@@ -280,6 +280,12 @@ vu_set_features(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 		*why = "feature bits that were not offered";
 		return -1;
 	}
+	if ((m->p.u64 & in->ops->required_features) !=
+	    in->ops->required_features) {
+		*why = "the driver did not accept a feature the device "
+		    "requires";
+		return -1;
+	}
 	in->features = m->p.u64;
 	if (in->wstate == W_READY) {
 		f.features = in->features;

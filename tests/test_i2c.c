@@ -672,18 +672,18 @@ test_claims(void **state)
 	    "t.json:1:");
 	expect_error(DEV("a", "\"backend\": \"sim\", \"bus\": \"b\", "
 	    "\"addresses\": [80, {\"guest\": 32, \"host\": \"0x50\"}]"),
-	    "devices[0].addresses[1]: address 80 of i2c bus b is given twice");
+	    "devices[0].addresses[1]: address 0x50 of i2c bus b is given twice");
 	expect_error(DEV("vm1", "\"backend\": \"i2cdev\", \"bus\": "
 	    "\"/dev/i2c-7\", \"addresses\": [80, 81]") ", "
 	    DEV("vm2", "\"backend\": \"i2cdev\", \"bus\": \"/dev/i2c-7\", "
 	    "\"addresses\": [82, \"0x51\"]"),
-	    "devices[1].addresses[1]: address 81 of i2c bus /dev/i2c-7 is "
+	    "devices[1].addresses[1]: address 0x51 of i2c bus /dev/i2c-7 is "
 	    "already given to vm1 (devices[0])");
 	expect_error(DEV("vm1", "\"backend\": \"sim\", \"bus\": \"b\", "
 	    "\"addresses\": [80]") ", "
 	    DEV("vm2", "\"backend\": \"sim\", \"bus\": \"b\", "
 	    "\"addresses\": [{\"guest\": 80, \"host\": 80}]"),
-	    "devices[1].addresses[0]: address 80 of i2c bus b is already "
+	    "devices[1].addresses[0]: address 0x50 of i2c bus b is already "
 	    "given to vm1 (devices[0])");
 
 	/* Disjoint addresses of one bus, or one address of two buses. */

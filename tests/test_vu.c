@@ -30,6 +30,7 @@
 #include "vu_proto.h"
 
 extern const struct dev_ops rng_ops;
+extern const struct dev_ops i2c_ops;
 
 /* ---- vu_validate ---- */
 
@@ -470,6 +471,25 @@ test_features(void **state)
 	assert_true(f->in.conn_fd != -1);
 }
 
+/* A feature the device requires (i2c's ZERO_LENGTH_REQUEST) must be
+ * accepted: SET_FEATURES without it is refused. */
+static void
+test_required_features(void **state)
+{
+	struct fe *f = *state;
+	uint64_t v;
+
+	f->in.ops = &i2c_ops;
+	fe_negotiate(f);
+	v = UINT64_C(1) << 32;
+	fe_send(f, VU_SET_FEATURES, VU_FLAG_NEED_REPLY, &v, 8, NULL, 0);
+	assert_int_equal(fe_ack(f, VU_SET_FEATURES), 1);
+	v |= 1;
+	fe_send(f, VU_SET_FEATURES, VU_FLAG_NEED_REPLY, &v, 8, NULL, 0);
+	assert_int_equal(fe_ack(f, VU_SET_FEATURES), 0);
+	assert_int_equal(f->in.features, v);
+}
+
 static void
 test_vring_num_values(void **state)
 {
@@ -802,6 +822,8 @@ main(void)
 		    setup_inst),
 		cmocka_unit_test_setup_teardown(test_features, fe_setup,
 		    fe_teardown),
+		cmocka_unit_test_setup_teardown(test_required_features,
+		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_vring_num_values,
 		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(
