@@ -3,10 +3,12 @@
 # virtio drivers against vhostd (see tests/e2e/README). The guest is built
 # by tests/e2e/mkguest.sh from Debian packages at test time, never kept in
 # the tree; the tests skip (77) where QEMU or the kernel package is missing.
-dist_check_SCRIPTS += tests/e2e/rng.sh
-TESTS += tests/e2e/rng.sh
+dist_check_SCRIPTS += tests/e2e/rng.sh tests/e2e/drivers.sh
+TESTS += tests/e2e/rng.sh tests/e2e/drivers.sh
 EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
-	tests/e2e/init.sh tests/e2e/guest/rng.sh
+	tests/e2e/mkmodules.sh tests/e2e/init.sh tests/e2e/guest/rng.sh \
+	tests/e2e/guest/drivers.sh tests/e2e/guest/gpio-sim.sh \
+	tests/e2e/guest/gpiotest.c tests/e2e/guest/i2ctest.c
 AM_TESTS_ENVIRONMENT += E2E_SRCDIR='$(abs_top_srcdir)/tests/e2e'; \
 	E2E_BUILDDIR='$(abs_top_builddir)'; \
 	QEMU_SYSTEM_X86='$(QEMU_SYSTEM_X86)'; \

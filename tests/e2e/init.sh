@@ -21,7 +21,7 @@
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 /bin/busybox --install -s /bin
-export PATH=/bin HOME=/ TERM=${TERM:-linux}
+export PATH=/bin:/e2e/bin HOME=/ TERM=${TERM:-linux}
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
@@ -39,9 +39,11 @@ done
 
 echo "E2E-BOOTED kver=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
-while read -r m; do
+# One module per line, "name [parameters]" (mkguest.sh -m NAME:PARAMS).
+while read -r m params; do
 	[ -n "$m" ] || continue
-	if ! insmod "/lib/modules/$m.ko"; then
+	# shellcheck disable=SC2086 # the parameters are words for insmod
+	if ! insmod "/lib/modules/$m.ko" $params; then
 		echo "E2E-MODULE-FAILED $m"
 	fi
 done < /etc/e2e-modules

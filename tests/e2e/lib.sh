@@ -13,7 +13,8 @@
 #   E2E_GUEST_TIMEOUT the guest's own limit for its test, after boot, so
 #                    that a hung device still gives a report (default 20)
 #   E2E_KEEP         if set, keep the work directory even when all passed
-#   VHOSTD_E2E_CACHE where mkguest.sh keeps the kernel package
+#   VHOSTD_E2E_CACHE where mkguest.sh keeps the kernel package (and
+#                    mkmodules.sh the headers and the modules it builds)
 #
 # Results: e2e_pass/e2e_fail print "PASS: ..."/"FAIL: ..." lines; e2e_finish
 # exits 0, 1 (some check failed) or 77 (skipped, automake's SKIP).
@@ -97,20 +98,102 @@ e2e_finish() {
 }
 
 # e2e_require_qemu [DEVICE]...: skip unless QEMU runs and has the devices
-# and the memfd memory backend vhost-user needs.
+# and the memfd memory backend vhost-user needs. Devices are checked one by
+# one with -device NAME,help: -device help loads every QEMU module, which
+# fails for a private QEMU next to the host's (e2e_use_backports_qemu).
 e2e_require_qemu() {
 	command -v "$QEMU_SYSTEM_X86" >/dev/null 2>&1 ||
 		e2e_skip "no QEMU ($QEMU_SYSTEM_X86; Debian package qemu-system-x86)"
 	command -v timeout >/dev/null 2>&1 || e2e_skip "no timeout(1)"
-	devs=$("$QEMU_SYSTEM_X86" -nodefaults -machine none -device help 2>&1) ||
-		e2e_skip "$QEMU_SYSTEM_X86 does not run: $devs"
+	v=$("$QEMU_SYSTEM_X86" -nodefaults -machine none -version 2>&1) ||
+		e2e_skip "$QEMU_SYSTEM_X86 does not run: $v"
 	for d in "$@"; do
-		echo "$devs" | grep -q "\"$d\"" ||
+		"$QEMU_SYSTEM_X86" -nodefaults -machine none -device "$d,help" 2>&1 |
+		    grep -q "^$d options:" ||
 			e2e_skip "$QEMU_SYSTEM_X86 has no device $d"
 	done
 	"$QEMU_SYSTEM_X86" -nodefaults -machine none -object help 2>&1 |
 	    grep -q memory-backend-memfd ||
 		e2e_skip "$QEMU_SYSTEM_X86 has no memory-backend-memfd"
+	e2e_log "$(echo "$v" | head -n 1)"
+}
+
+# e2e_use_backports_qemu: use bookworm-backports' QEMU (10.x; Debian 12's
+# is 7.2) without installing it: qemu-system-x86, qemu-system-common,
+# qemu-system-data and seabios from bookworm-backports are fetched with
+# apt-get download and unpacked (dpkg-deb -x) into the e2e cache, once per
+# version, and QEMU_SYSTEM_X86 is set to a wrapper there that points QEMU
+# at its own modules (QEMU_MODULE_DIR) and firmware (-L). Its shared
+# libraries are all bookworm's. Returns 1, with the reason in
+# $e2e_backports_qemu_why, when that cannot be had (the caller decides
+# whether to skip); E2E_BACKPORTS_QEMU=/path/to/wrapper skips the fetch.
+e2e_use_backports_qemu() {
+	e2e_backports_qemu_why=
+	if [ -n "${E2E_BACKPORTS_QEMU:-}" ]; then
+		QEMU_SYSTEM_X86=$E2E_BACKPORTS_QEMU
+		return 0
+	fi
+	c=${VHOSTD_E2E_CACHE:-/var/cache/vhostd-e2e}
+	if ! mkdir -p "$c" 2>/dev/null || [ ! -w "$c" ]; then
+		c=$E2E_BUILDDIR/tests/e2e/cache
+		mkdir -p "$c" || { e2e_backports_qemu_why="no cache directory"; return 1; }
+	fi
+	command -v apt-cache >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 ||
+		{ e2e_backports_qemu_why="no apt-cache/dpkg-deb"; return 1; }
+	bv=$(apt-cache madison qemu-system-x86 2>/dev/null |
+	    awk -F' *[|] *' '$3 ~ /backports/ { print $2; exit }')
+	if [ -z "$bv" ]; then
+		# offline: the newest one already unpacked
+		w=$(ls -d "$c"/qemu-backports-*/qemu-system-x86_64 2>/dev/null | tail -n 1)
+		[ -n "$w" ] || {
+			e2e_backports_qemu_why="apt knows no qemu-system-x86 from bookworm-backports (is it in the sources?) and none is cached"
+			return 1
+		}
+		QEMU_SYSTEM_X86=$w
+		return 0
+	fi
+	d=$c/qemu-backports-$(echo "$bv" | tr ':~' '__')
+	(
+		if command -v flock >/dev/null 2>&1; then
+			exec 9>"$c/.qemu.lock"
+			flock -w 600 9 || exit 1
+		fi
+		[ -e "$d/.unpacked" ] && exit 0
+		rm -rf "$d" "$d.dl"
+		mkdir -p "$d.dl"
+		sb=$(apt-cache madison seabios 2>/dev/null |
+		    awk -F' *[|] *' '$3 ~ /backports/ { print "=" $2; exit }')
+		(cd "$d.dl" && apt-get download -q "qemu-system-x86=$bv" \
+		    "qemu-system-common=$bv" "qemu-system-data=$bv" "seabios$sb") \
+		    > "$c/.qemu-download.log" 2>&1 || exit 1
+		for f in "$d.dl"/*.deb; do
+			dpkg-deb -x "$f" "$d.dl/root" || exit 1
+		done
+		mv "$d.dl/root" "$d"
+		rm -rf "$d.dl"
+		cat > "$d/qemu-system-x86_64" <<'WRAP'
+#!/bin/sh
+# bookworm-backports' QEMU, unpacked here by tests/e2e/lib.sh
+d=$(cd "$(dirname "$0")" && pwd)
+QEMU_MODULE_DIR=$d/usr/lib/x86_64-linux-gnu/qemu
+export QEMU_MODULE_DIR
+exec "$d/usr/bin/qemu-system-x86_64" -L "$d/usr/share/qemu" \
+    -L "$d/usr/share/seabios" "$@"
+WRAP
+		chmod 755 "$d/qemu-system-x86_64"
+		: > "$d/.unpacked"
+	) || {
+		e2e_backports_qemu_why="cannot download or unpack QEMU $bv: $(tail -n 3 "$c/.qemu-download.log" 2>/dev/null | tr '\n' ' ')"
+		rm -rf "$d.dl"
+		return 1
+	}
+	if command -v ldd >/dev/null 2>&1 &&
+	    ldd "$d/usr/bin/qemu-system-x86_64" 2>&1 | grep -q 'not found'; then
+		e2e_backports_qemu_why="QEMU $bv lacks libraries: $(ldd "$d/usr/bin/qemu-system-x86_64" 2>&1 | grep 'not found' | tr -s ' \t\n' ' ')"
+		return 1
+	fi
+	QEMU_SYSTEM_X86=$d/qemu-system-x86_64
+	e2e_log "using bookworm-backports QEMU $bv ($QEMU_SYSTEM_X86)"
 }
 
 e2e_require_vhostd() {
@@ -131,6 +214,25 @@ e2e_build_guest() {
 	0) e2e_log "guest built in $(( $(e2e_now) - t ))s" ;;
 	77) e2e_skip "cannot build a guest: $(grep SKIP "$e2e_work/mkguest.log" | tail -n 1)" ;;
 	*) e2e_error "mkguest.sh failed (status $rc)" ;;
+	esac
+}
+
+# e2e_build_modules [DIR]: the out-of-tree modules for the guest kernel
+# (gpio-virtio.ko, i2c-virtio.ko, gpio-sim.ko, gpio-mockup.ko; see
+# mkmodules.sh) into DIR (default $e2e_work/modules), which is also left in
+# $e2e_modules for mkguest.sh -m "$e2e_modules/gpio-virtio.ko". Skips the
+# test when they cannot be built here.
+e2e_build_modules() {
+	e2e_modules=${1:-$e2e_work/modules}
+	t=$(e2e_now)
+	E2E_BUILDDIR=$E2E_BUILDDIR sh "$E2E_SRCDIR/mkmodules.sh" -o "$e2e_modules" \
+	    > "$e2e_work/mkmodules.log" 2>&1
+	rc=$?
+	sed 's/^/  mkmodules: /' "$e2e_work/mkmodules.log"
+	case $rc in
+	0) e2e_log "modules built in $(( $(e2e_now) - t ))s" ;;
+	77) e2e_skip "cannot build the guest modules: $(grep SKIP "$e2e_work/mkmodules.log" | tail -n 1)" ;;
+	*) e2e_error "mkmodules.sh failed (status $rc)" ;;
 	esac
 }
 

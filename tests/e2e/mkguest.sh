@@ -7,12 +7,23 @@
 # made of the host's static busybox, the kernel modules the test needs
 # (with their dependencies, in load order) and the test's own files.
 #
-# Usage: mkguest.sh -o OUTDIR [-m MODULE]... [-f SRC:DEST]...
+# Usage: mkguest.sh -o OUTDIR [-m MODULE[:PARAMS]]... [-f SRC:DEST]...
+#        mkguest.sh -K
 #
 #   -o OUTDIR       write OUTDIR/vmlinuz, OUTDIR/initrd.img, OUTDIR/kver
 #   -m MODULE       a kernel module to load at boot, by name (virtio_rng or
-#                   virtio-rng) or as a path to a .ko built out of tree;
-#                   its dependencies are added. virtio_pci is always loaded.
+#                   virtio-rng) or as a path to a .ko built out of tree
+#                   (see mkmodules.sh); its dependencies are added.
+#                   virtio_pci is always loaded. Module parameters follow
+#                   a colon, separated by spaces, as insmod takes them:
+#                   -m 'i2c-stub:chip_addr=0x50,0x51 default_func=...'.
+#                   Every module is also in the initramfs as
+#                   /lib/modules/NAME.ko, for a test to rmmod and insmod
+#                   again with other parameters.
+#   -K              only get the kernel (download, unpack into the cache)
+#                   and print, as shell assignments: kver (6.1.0-NN-amd64),
+#                   kpkg (linux-image-...), kversion (its package
+#                   version), kroot (the unpacked package), cache
 #   -f SRC:DEST     copy the host file SRC to DEST in the initramfs (DEST
 #                   absolute; mode kept). Guest test scripts go to
 #                   /e2e/tests/NAME and are run with e2e_test=NAME on the
@@ -40,27 +51,31 @@ die() { echo "$me: error: $*" >&2; exit 1; }
 note() { echo "$me: $*" >&2; }
 
 outdir=
-modules=virtio_pci
+modules=virtio_pci # one MODULE[:PARAMS] per line
 files=
-while getopts o:m:f:h opt; do
+kernel_only=
+while getopts o:m:f:Kh opt; do
 	case $opt in
 	o) outdir=$OPTARG ;;
-	m) modules="$modules $OPTARG" ;;
+	m) modules="$modules
+$OPTARG" ;;
 	f) files="$files
 $OPTARG" ;;
-	h) sed -n '4,33p' "$0"; exit 0 ;;
+	K) kernel_only=1 ;;
+	h) sed -n '4,42p' "$0"; exit 0 ;;
 	*) exit 1 ;;
 	esac
 done
-[ -n "$outdir" ] || die "missing -o OUTDIR (try -h)"
+[ -n "$outdir" ] || [ -n "$kernel_only" ] || die "missing -o OUTDIR (try -h)"
 
 busybox=${BUSYBOX:-/bin/busybox}
-[ -x "$busybox" ] || skip "no static busybox at $busybox (Debian package busybox-static)"
-if command -v file >/dev/null 2>&1 &&
+[ -n "$kernel_only" ] || [ -x "$busybox" ] || skip "no static busybox at $busybox (Debian package busybox-static)"
+if [ -z "$kernel_only" ] && command -v file >/dev/null 2>&1 &&
     file -L "$busybox" | grep -q 'dynamically linked'; then
 	skip "$busybox is dynamically linked; install busybox-static"
 fi
-command -v cpio >/dev/null 2>&1 || skip "no cpio (Debian package cpio)"
+[ -n "$kernel_only" ] || command -v cpio >/dev/null 2>&1 ||
+	skip "no cpio (Debian package cpio)"
 command -v dpkg-deb >/dev/null 2>&1 || skip "no dpkg-deb (not a Debian system)"
 command -v gzip >/dev/null 2>&1 || skip "no gzip"
 
@@ -146,6 +161,20 @@ fi
 
 exec 9>&- # release the cache lock
 
+if [ -n "$kernel_only" ]; then
+	# The package version from the file name (apt-get download's
+	# NAME_VERSION_ARCH.deb, with the epoch's colon as %3a).
+	kb=$(basename "$deb" .deb)
+	kpkg=${kb%%_*}
+	kversion=$(echo "$kb" | sed 's/^[^_]*_//; s/_[^_]*$//; s/%3a/:/')
+	echo "kver='$kver'"
+	echo "kpkg='$kpkg'"
+	echo "kversion='$kversion'"
+	echo "kroot='$kroot'"
+	echo "cache='$cache'"
+	exit 0
+fi
+
 # ---- modules and their dependencies ----------------------------------
 
 norm() { echo "$1" | tr - _; }
@@ -185,9 +214,24 @@ add_module() {
 	done
 	order="$order $f"
 }
-for m in $modules; do
+params=   # "name PARAMS" lines for the modules given with parameters
+while IFS= read -r spec; do
+	[ -n "$spec" ] || continue
+	m=${spec%%:*}
 	add_module "$m"
-done
+	case $spec in
+	*:*)
+		case $m in
+		*/*|*.ko) n=$(modfield "$m" name)
+			[ -n "$n" ] || n=$(norm "$(basename "$m" .ko)") ;;
+		*) n=$(norm "$m") ;;
+		esac
+		params="$params
+$n ${spec#*:}" ;;
+	esac
+done <<MODULES
+$modules
+MODULES
 
 # ---- the initramfs ---------------------------------------------------
 
@@ -207,7 +251,10 @@ chmod 755 "$stage/init"
 for f in $order; do
 	n=$(modfield "$f" name)
 	cp "$f" "$stage/lib/modules/$n.ko"
-	echo "$n" >> "$stage/etc/e2e-modules"
+	# "name [params]"; the last -m for a module wins
+	p=$(echo "$params" |
+	    awk -v n="$n" '$1 == n { sub(/^[^ ]+ */, ""); p = $0 } END { print p }')
+	echo "$n${p:+ $p}" >> "$stage/etc/e2e-modules"
 done
 echo "$kver" > "$stage/etc/e2e-kver"
 
