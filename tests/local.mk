@@ -13,3 +13,4 @@ include tests/unit-gpio.mk
 include tests/unit-i2c.mk
 include tests/integration.mk
 include tests/e2e.mk
+include tests/fuzz/local.mk
