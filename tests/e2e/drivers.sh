@@ -16,6 +16,7 @@
 # One guest boot; skips (77) when QEMU, the kernel or the kernel headers
 # and sources cannot be had.
 
+: "${E2E_GUEST_TIMEOUT:=60}" "${E2E_QEMU_TIMEOUT:=90}" # TCG under load is slow
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 e2e_setup
