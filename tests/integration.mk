@@ -35,3 +35,8 @@ check_PROGRAMS += tests/vufdev
 tests_vufdev_SOURCES = tests/vufdev.c
 tests_vufdev_CFLAGS = $(TEST_CFLAGS)
 tests_vufdev_LDADD = tests/libvufront.a
+
+# gpio and i2c over simulated hardware shared by two VMs, driven by vufdev.
+TESTS += tests/hw-sim.sh
+dist_check_SCRIPTS += tests/hw-sim.sh
+AM_TESTS_ENVIRONMENT += VUFDEV=$(abs_top_builddir)/tests/vufdev; export VUFDEV;
