@@ -351,7 +351,8 @@ inst_worker_readable(evutil_socket_t fd, short ev, void *arg)
 		r = ipc_recv(in->wfd, &m, fds, &nfds, &why);
 		if (r == -1 && errno == EAGAIN)
 			return;
-		if (r == 0) {
+		if (r == 0 || (r == -1 && errno == ECONNRESET)) {
+			/* Gone; its exit status is logged when reaped. */
 			inst_worker_lost(in, "closed its channel");
 			return;
 		}

@@ -51,7 +51,7 @@
 	 (UINT64_C(1) << VU_PF_STATUS))
 
 struct vu_reply {
-	uint8_t		buf[sizeof(struct vu_config) + VU_MAX_CONFIG_SIZE];
+	uint8_t		buf[VU_CONFIG_HDR + VU_MAX_CONFIG_SIZE];
 	size_t		len;
 };
 
@@ -189,12 +189,12 @@ vu_validate(const struct inst *in, const struct vu_msg *m)
 
 	switch (req) {
 	case VU_SET_MEM_TABLE:
-		if (m->hdr.size < offsetof(struct vu_mem_table, regions))
+		if (m->hdr.size < VU_MEM_TABLE_HDR)
 			return "payload too short";
 		if (m->p.mem.nregions == 0 ||
 		    m->p.mem.nregions > VU_MEM_BASELINE_REGIONS)
 			return "region count out of range";
-		if (m->hdr.size != offsetof(struct vu_mem_table, regions) +
+		if (m->hdr.size != VU_MEM_TABLE_HDR +
 		    m->p.mem.nregions * sizeof(struct vu_region))
 			return "payload size does not match region count";
 		if (m->nfds != m->p.mem.nregions)
@@ -202,11 +202,11 @@ vu_validate(const struct inst *in, const struct vu_msg *m)
 		break;
 	case VU_GET_CONFIG:
 	case VU_SET_CONFIG:
-		if (m->hdr.size < sizeof(struct vu_config))
+		if (m->hdr.size < VU_CONFIG_HDR)
 			return "payload too short";
 		if (m->p.cfg.size > VU_MAX_CONFIG_SIZE)
 			return "config size too large";
-		if (m->hdr.size != sizeof(struct vu_config) + m->p.cfg.size)
+		if (m->hdr.size != VU_CONFIG_HDR + m->p.cfg.size)
 			return "payload size does not match config size";
 		break;
 	case VU_SET_VRING_KICK:
@@ -375,8 +375,10 @@ vu_region_check(const struct vu_region *rg, int fd)
 
 	if (rg->size == 0)
 		return "region of size 0";
-	if (vu_add_overflows(rg->gpa, rg->size - 1) ||
-	    vu_add_overflows(rg->uva, rg->size - 1) ||
+	/* As strict as the worker's memtab: the end address must be
+	 * representable, so a region may not reach 2^64. */
+	if (vu_add_overflows(rg->gpa, rg->size) ||
+	    vu_add_overflows(rg->uva, rg->size) ||
 	    vu_add_overflows(rg->mmap_offset, rg->size))
 		return "region arithmetic overflows";
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
@@ -814,7 +816,7 @@ vu_get_config(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 	c->size = size;
 	c->flags = m->p.cfg.flags;
 	memcpy(c->data, in->config_space + off, size);
-	r->len = sizeof(*c) + size;
+	r->len = VU_CONFIG_HDR + size;
 	return 0;
 }
 

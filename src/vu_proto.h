@@ -101,8 +101,9 @@ struct vu_region {
 struct vu_mem_table {
 	uint32_t	nregions;
 	uint32_t	padding;
-	struct vu_region regions[];
+	struct vu_region regions[VU_MEM_BASELINE_REGIONS];
 } __attribute__((packed));
+#define VU_MEM_TABLE_HDR	8	/* bytes before regions[] */
 
 struct vu_mem_single {
 	uint64_t	padding;
@@ -113,8 +114,9 @@ struct vu_config {
 	uint32_t	offset;
 	uint32_t	size;
 	uint32_t	flags;
-	uint8_t		data[];
+	uint8_t		data[VU_MAX_CONFIG_SIZE];
 } __attribute__((packed));
+#define VU_CONFIG_HDR	12	/* bytes before data[] */
 
 struct vu_msg {
 	struct vu_hdr	hdr;
