@@ -35,5 +35,5 @@ apt-get install -y -q --no-install-recommends \
 	"libgpiod-dev$BP" "libgpiod3$BP" \
 	mandoc groff-base \
 	qemu-system-x86 busybox-static cpio xz-utils \
-	clang libclang-rt-14-dev \
+	clang libclang-rt-14-dev libelf1 \
 	procps psmisc

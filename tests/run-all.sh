@@ -3,7 +3,8 @@
 # The whole test suite, from a fresh Debian 12 machine, as root:
 # installs what is missing, builds, and runs every test (unit,
 # integration, QEMU end to end, man page lint), then the same again in an
-# ASan+UBSan build, then make distcheck.  Exits non-zero if anything fails.
+# ASan+UBSan build, then every libFuzzer target for a bounded time in a
+# clang build, then make distcheck.  Exits non-zero if anything fails.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,8 +16,9 @@ autoreconf -fi
 
 pass=0 fail=0 skip=0
 
-# Runs `make check` in build dir $1 configured with the rest of the
-# arguments, and adds its counts to the totals.
+# Runs `make check $CHECK_ARGS` in build dir $1 configured with the rest
+# of the arguments, and adds its counts to the totals.
+CHECK_ARGS=
 suite() {
 	dir=$1
 	shift
@@ -24,7 +26,8 @@ suite() {
 	mkdir -p "$dir"
 	(cd "$dir" && "$top/configure" -q --enable-werror "$@" &&
 	    make -j"$jobs" >/dev/null)
-	if (cd "$dir" && make -j"$jobs" check); then rc=0; else rc=$?; fi
+	# shellcheck disable=SC2086
+	if (cd "$dir" && make -j"$jobs" check $CHECK_ARGS); then rc=0; else rc=$?; fi
 	log="$dir/test-suite.log"
 	if [ -f "$log" ]; then
 		p=$(sed -n 's/^# PASS: *//p' "$log")
@@ -44,6 +47,10 @@ suite() {
 
 suite build-check --enable-test-hooks
 suite build-sanitizers --enable-sanitizers --enable-test-hooks
+# The fuzz targets (libFuzzer, ASan+UBSan), FUZZ_SECONDS each.
+CHECK_ARGS="TESTS=tests/fuzz/run.sh FUZZ_SECONDS=${FUZZ_SECONDS:-20}"
+suite build-fuzz CC=clang --enable-fuzzing
+CHECK_ARGS=
 
 # The release tarball builds and passes on its own.
 if (cd build-check && make -j"$jobs" distcheck >distcheck.log 2>&1); then

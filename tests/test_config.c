@@ -334,6 +334,18 @@ test_example_configs(void **state)
 	assert_true(cfg->log_level_set);
 	assert_true(cfg->ndevs >= 2);
 	cfg_free(cfg);
+
+	/* A chip and a bus shared between two VMs, real and simulated. */
+	cfg = cfg_load(TOP_SRCDIR "/config/shared-hw.json", &err);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->ndevs, 4);
+	cfg_free(cfg);
+	cfg = cfg_load(TOP_SRCDIR "/config/shared-sim.json", &err);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->ndevs, 4);
+	cfg_free(cfg);
 }
 
 /* ---- the top level ---- */
