@@ -245,6 +245,17 @@ e2e_static_cc() {
 		e2e_error "cannot build the static guest program $out"
 }
 
+# e2e_build_vufdev OUT: the project's front-end test program (tests/vufdev.c
+# with tests/vufront.c, nothing else; config.h from the build directory)
+# built static, to play the VMM inside a guest.
+e2e_build_vufdev() {
+	top=$(cd "$E2E_SRCDIR/../.." && pwd)
+	[ -f "$E2E_BUILDDIR/config.h" ] ||
+		e2e_error "no config.h in $E2E_BUILDDIR (run configure there)"
+	e2e_static_cc "$1" -I "$E2E_BUILDDIR" -I "$top/src" -I "$top/tests" \
+	    "$top/tests/vufdev.c" "$top/tests/vufront.c"
+}
+
 # ---- vhostd -----------------------------------------------------------
 
 # vhostd_start CONFIG SOCKET...: start vhostd in the foreground (log in

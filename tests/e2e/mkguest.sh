@@ -8,6 +8,7 @@
 # (with their dependencies, in load order) and the test's own files.
 #
 # Usage: mkguest.sh -o OUTDIR [-m MODULE[:PARAMS]]... [-f SRC:DEST]...
+#                   [-b BINARY:DEST]...
 #        mkguest.sh -K
 #
 #   -o OUTDIR       write OUTDIR/vmlinuz, OUTDIR/initrd.img, OUTDIR/kver
@@ -28,6 +29,15 @@
 #                   absolute; mode kept). Guest test scripts go to
 #                   /e2e/tests/NAME and are run with e2e_test=NAME on the
 #                   kernel command line (see init.sh).
+#   -b BINARY:DEST  copy the dynamically linked host program BINARY to
+#                   DEST, and with it every shared library `ldd BINARY`
+#                   lists and the dynamic loader, each at its host path
+#                   (symbolic links resolved), so that it runs in the
+#                   guest: a program of the host's build, such as vhostd
+#                   (also an ASan/UBSan build: libasan, libstdc++ come
+#                   along). No ld.so.cache: the loader's default
+#                   directories (/lib/x86_64-linux-gnu, ...) are where the
+#                   libraries are.
 #
 # Environment:
 #   VHOSTD_E2E_CACHE       where the kernel package is downloaded to and
@@ -53,16 +63,19 @@ note() { echo "$me: $*" >&2; }
 outdir=
 modules=virtio_pci # one MODULE[:PARAMS] per line
 files=
+binaries=
 kernel_only=
-while getopts o:m:f:Kh opt; do
+while getopts o:m:f:b:Kh opt; do
 	case $opt in
 	o) outdir=$OPTARG ;;
 	m) modules="$modules
 $OPTARG" ;;
 	f) files="$files
 $OPTARG" ;;
+	b) binaries="$binaries
+$OPTARG" ;;
 	K) kernel_only=1 ;;
-	h) sed -n '4,42p' "$0"; exit 0 ;;
+	h) sed -n '4,53p' "$0"; exit 0 ;;
 	*) exit 1 ;;
 	esac
 done
@@ -267,6 +280,31 @@ echo "$files" | while IFS= read -r spec; do
 	[ -e "$src" ] || die "-f $spec: $src does not exist"
 	mkdir -p "$stage$(dirname "$dst")"
 	cp -pL "$src" "$stage$dst"
+done
+
+# Programs with their shared libraries: "BINARY:DEST" per line. ldd prints
+# "name => /path (addr)", the loader as "/lib64/ld-... (addr)", and
+# "linux-vdso.so.1 (addr)" (no file); "not found" is an error.
+echo "$binaries" | while IFS= read -r spec; do
+	[ -n "$spec" ] || continue
+	src=${spec%%:*}
+	dst=${spec#*:}
+	case $dst in /*) ;; *) die "-b $spec: DEST must be absolute" ;; esac
+	[ -f "$src" ] || die "-b $spec: $src does not exist"
+	command -v ldd >/dev/null 2>&1 || skip "no ldd (Debian package libc-bin)"
+	deps=$(ldd "$src" 2>&1) || die "-b $spec: ldd $src failed: $deps"
+	if echo "$deps" | grep -q 'not found'; then
+		die "-b $spec: libraries not found: $(echo "$deps" | grep 'not found' | tr -s ' \t\n' ' ')"
+	fi
+	mkdir -p "$stage$(dirname "$dst")"
+	cp -pL "$src" "$stage$dst"
+	echo "$deps" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
+	    $1 ~ /^\// { print $1 }' | while IFS= read -r lib; do
+		[ -e "$stage$lib" ] && continue
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib" || die "-b $spec: cannot copy $lib"
+	done
+	note "$dst: $(echo "$deps" | awk '$2 == "=>" { print $1 } $1 ~ /^\// { print $1 }' | tr '\n' ' ')"
 done
 
 (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
