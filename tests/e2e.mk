@@ -4,12 +4,13 @@
 # by tests/e2e/mkguest.sh from Debian packages at test time, never kept in
 # the tree; the tests skip (77) where QEMU or the kernel package is missing.
 dist_check_SCRIPTS += tests/e2e/rng.sh tests/e2e/drivers.sh tests/e2e/gpio.sh \
-	tests/e2e/i2c.sh tests/e2e/hw-real.sh
+	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh
 TESTS += tests/e2e/rng.sh tests/e2e/drivers.sh tests/e2e/gpio.sh \
-	tests/e2e/i2c.sh tests/e2e/hw-real.sh
+	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh
 EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
 	tests/e2e/mkmodules.sh tests/e2e/init.sh tests/e2e/guest/rng.sh \
 	tests/e2e/guest/drivers.sh tests/e2e/guest/gpio-sim.sh \
+	tests/e2e/guest/shared.sh \
 	tests/e2e/guest/gpiotest.c tests/e2e/guest/i2ctest.c \
 	tests/e2e/guest/gpio.sh tests/e2e/guest/i2c.sh \
 	tests/e2e/guest/hw-real.sh
