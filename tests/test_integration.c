@@ -416,7 +416,7 @@ test_features(void **state)
 	struct daemon *d = *state;
 	uint64_t f, pf, n;
 	struct vuf *v;
-	uint8_t st;
+	uint8_t st = 0;
 	unsigned i;
 
 	DAEMON_SKIP_IF_NONE(d);
