@@ -14,3 +14,4 @@ include tests/unit-i2c.mk
 include tests/integration.mk
 include tests/e2e.mk
 include tests/fuzz/local.mk
+include tests/hostile.mk
