@@ -1721,6 +1721,22 @@ fail:
 	return -1;
 }
 
+/* The eventq stopped: its held buffers are dropped (their ring is gone;
+ * the driver queues new ones when it starts the ring again).  Interrupt
+ * types and latched edges stay. */
+static void
+gpio_queue_stop(struct dev_ctx *ctx, unsigned qidx)
+{
+	struct gpio_state *s = ctx->priv;
+	unsigned i;
+
+	if (s == NULL || qidx != 1)
+		return;
+	for (i = 0; i < s->cfg->nlines; i++)
+		s->line[i].held = false;
+	s->evq_pushed = false;
+}
+
 /* Every queue stopped: held buffers are dropped (their ring is gone) and
  * the lines go back to inputs without interrupts. */
 static void
@@ -1756,6 +1772,7 @@ const struct dev_ops gpio_ops = {
 	.virtio_id = 41,
 	.num_queues = 2,
 	.features = UINT64_C(1) << VIRTIO_GPIO_F_IRQ,
+	.queue_stop = gpio_queue_stop,
 	.cfg_size = sizeof(struct gpio_cfg),
 	.config_space_size = 8,
 	.parse = gpio_parse,

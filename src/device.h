@@ -105,6 +105,11 @@ struct dev_ops {
 	 * handles and pushes requests; the core flushes used entries. */
 	enum dev_run (*run)(struct dev_ctx *ctx, unsigned qidx);
 
+	/* worker: queue qidx is being stopped (the front-end took its ring
+	 * back with GET_VRING_BASE): forget the requests held from it, whose
+	 * ring is gone; the others go on. */
+	void	(*queue_stop)(struct dev_ctx *ctx, unsigned qidx);
+
 	/* worker: every queue is being stopped or reset: drop held requests
 	 * and timers.  Returns the device to its state after init. */
 	void	(*reset)(struct dev_ctx *ctx);

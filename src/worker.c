@@ -205,6 +205,8 @@ worker_vring_stop(unsigned i)
 
 	if (!q->running)
 		return;
+	if (W.ctx.ops->queue_stop != NULL)
+		W.ctx.ops->queue_stop(&W.ctx, i);
 	vq_flush(&q->vq);
 	if (q->kick_ev != NULL)
 		event_free(q->kick_ev);
