@@ -110,6 +110,9 @@ static struct {
 
 /* ---- small helpers ---- */
 
+static int ferr(struct ctx *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static int
 ferr(struct ctx *c, const char *fmt, ...)
 {
@@ -1523,8 +1526,8 @@ test_repeat(void **state)
 	static const char *const names[] = {
 		"short header", "unknown code 99", "version 0",
 		"fd on GET_FEATURES", "short payload SET_VRING_NUM",
-		"desc loop", "nested indirect", "avail index jumps past queue "
-		"size",
+		"desc loop", "nested indirect",
+		("avail index jumps past queue size"),
 	};
 	const char *env = getenv("HOSTILE_REPS");
 	int reps = env != NULL ? atoi(env) : 1000;
