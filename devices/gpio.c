@@ -820,12 +820,11 @@ gpio_sim_init(struct gpio_state *s)
 static void
 gpio_sim_fini(struct gpio_state *s)
 {
-	unsigned i;
-
+	/* The lines keep the state the guest gave them: a worker is most
+	 * often killed, not stopped, so clearing them here would make what
+	 * the file shows after a disconnect a matter of timing. */
 	if (s->map == NULL)
 		return;
-	for (i = 0; i < s->cfg->nlines; i++)
-		s->map[s->cfg->ngpio + 1 + s->cfg->lines[i]] = '-';
 	munmap(s->map, s->map_len);
 	s->map = NULL;
 	/* ino_fd is a kept fd: its owner (the runtime) closes it. */

@@ -17,11 +17,15 @@
  *	found 0xAA				i2c probe (per address present)
  *	data XX XX ...				i2c read, wr; rng read
  *	ok / error ...				writes and failures
+ * Any device: 'hold MS' keeps the connection (and so the device state the
+ * script set up) for MS milliseconds, for tests that look at the host side
+ * while the front-end is still there.
  * Exit status: 0 if every command succeeded, 1 otherwise.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -468,6 +472,10 @@ main(int argc, char *argv[])
 			w[n++] = tok;
 		if (n == 0)
 			continue;
+		if (n == 2 && strcmp(w[0], "hold") == 0) {
+			poll(NULL, 0, atoi(w[1]));
+			continue;
+		}
 		if ((strcmp(devtype, "gpio") == 0 ? gpio_cmd(w, n) :
 		    strcmp(devtype, "i2c") == 0 ? i2c_cmd(w, n) :
 		    rng_cmd(w, n)) == -1)
