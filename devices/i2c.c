@@ -951,52 +951,6 @@ i2c_tail_cb(evutil_socket_t fd, short ev, void *arg)
 	dev_queue_run(s->ctx, 0);
 }
 
-/* Copies between a flat buffer and the bytes [off, off + len) of a
- * segment list (the caller checked the bounds). */
-static void
-iov_from(const struct iovec *iov, unsigned n, uint64_t off, void *dst,
-    size_t len)
-{
-	uint8_t *d = dst;
-	size_t k;
-
-	for (; n > 0 && len > 0; iov++, n--) {
-		if (off >= iov->iov_len) {
-			off -= iov->iov_len;
-			continue;
-		}
-		k = iov->iov_len - (size_t)off;
-		if (k > len)
-			k = len;
-		memcpy(d, (uint8_t *)iov->iov_base + off, k);
-		d += k;
-		len -= k;
-		off = 0;
-	}
-}
-
-static void
-iov_to(const struct iovec *iov, unsigned n, uint64_t off, const void *src,
-    size_t len)
-{
-	const uint8_t *p = src;
-	size_t k;
-
-	for (; n > 0 && len > 0; iov++, n--) {
-		if (off >= iov->iov_len) {
-			off -= iov->iov_len;
-			continue;
-		}
-		k = iov->iov_len - (size_t)off;
-		if (k > len)
-			k = len;
-		memcpy((uint8_t *)iov->iov_base + off, p, k);
-		p += k;
-		len -= k;
-		off = 0;
-	}
-}
-
 /*
  * Checks one request.  Security model: the guest is hostile.  Every byte
  * of the chain is guest memory the guest may change under us, so the
@@ -1035,7 +989,7 @@ i2c_parse_req(struct i2c_state *s, struct i2c_slot *sl)
 		    (unsigned long long)r->out_len);
 		return;
 	}
-	iov_from(r->out, r->n_out, 0, hdr, sizeof(hdr));
+	vq_iov_from(r->out, r->n_out, 0, hdr, sizeof(hdr));
 	addr = (uint16_t)(hdr[0] | hdr[1] << 8);
 	flags = (uint32_t)hdr[4] | (uint32_t)hdr[5] << 8 |
 	    (uint32_t)hdr[6] << 16 | (uint32_t)hdr[7] << 24;
@@ -1094,10 +1048,10 @@ i2c_complete(struct i2c_state *s, const struct i2c_slot *sl, uint8_t status,
 
 	if (sl->has_status) {
 		if (status == VIRTIO_I2C_MSG_OK && sl->rd && sl->len > 0) {
-			iov_to(sl->req.in, sl->req.n_in, 0, data, sl->len);
+			vq_iov_to(sl->req.in, sl->req.n_in, 0, data, sl->len);
 			used = sl->len;
 		}
-		iov_to(sl->req.in, sl->req.n_in, sl->req.in_len - 1, &status,
+		vq_iov_to(sl->req.in, sl->req.n_in, sl->req.in_len - 1, &status,
 		    1);
 		/* The status byte; data before it only when it was read (as
 		 * vhost-device-i2c does; drivers read no length). */
@@ -1126,7 +1080,7 @@ i2c_run_group(struct i2c_state *s)
 		s->msgs[k].len = sl->len;
 		s->msgs[k].buf = s->data + (size_t)k * I2C_MSG_MAX;
 		if (!sl->rd && sl->len > 0)
-			iov_from(sl->req.out, sl->req.n_out, I2C_OUT_HDR_SIZE,
+			vq_iov_from(sl->req.out, sl->req.n_out, I2C_OUT_HDR_SIZE,
 			    s->msgs[k].buf, sl->len);
 	}
 	done = k > 0 ? s->be->xfer(s, s->msgs, k) : 0;

@@ -4,4 +4,5 @@ src_libvhostd_a_SOURCES += \
 	devices/registry.c \
 	devices/rng.c \
 	devices/gpio.c \
-	devices/i2c.c
+	devices/i2c.c \
+	devices/vsock.c

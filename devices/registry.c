@@ -12,11 +12,13 @@
 extern const struct dev_ops gpio_ops;
 extern const struct dev_ops i2c_ops;
 extern const struct dev_ops rng_ops;
+extern const struct dev_ops vsock_ops;
 
 const struct dev_ops *const dev_registry[] = {
 	&gpio_ops,
 	&i2c_ops,
 	&rng_ops,
+	&vsock_ops,
 	NULL
 };
 

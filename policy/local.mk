@@ -9,7 +9,8 @@ POLICY_FILES = \
 	policy/main.policy \
 	policy/rng.policy \
 	policy/sanitizer.policy \
-	policy/sanitizer-main.policy
+	policy/sanitizer-main.policy \
+	policy/vsock.policy
 EXTRA_DIST += $(POLICY_FILES) policy/embed.sh
 
 nodist_src_libvhostd_a_SOURCES = src/policies.c

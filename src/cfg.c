@@ -1195,7 +1195,16 @@ cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
 		    all[i].c.path[0] == '[' ? "" : ".", all[i].c.path);
 		snprintf(unit, sizeof(unit), all[i].c.hex ? "0x%02x" : "%u",
 		    all[i].c.unit);
-		if (all[i].dev == all[k].dev)
+		if (all[i].c.what[0] == '\0') {
+			/* A resource taken whole (a socket path). */
+			if (all[i].dev == all[k].dev)
+				cfg_error(ctx, path, "%s is given twice",
+				    all[i].c.resource);
+			else
+				cfg_error(ctx, path, "%s is already used by "
+				    "%s (devices[%u])", all[i].c.resource,
+				    cfg->devs[all[k].dev].id, all[k].dev);
+		} else if (all[i].dev == all[k].dev)
 			cfg_error(ctx, path, "%s %s of %s is given twice",
 			    all[i].c.what, unit, all[i].c.resource);
 		else

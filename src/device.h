@@ -27,6 +27,21 @@
 
 struct cfg_ctx;
 struct dev_ctx;
+struct inst;		/* main's view of an instance; opaque to devices */
+
+/*
+ * A device's own message between main and its worker (carried by
+ * IPC_DEV), for devices whose main side does host work the worker may not
+ * do itself (vsock: connect, accept).  op and data are the device's; the
+ * core checks only the sizes.  main -> worker may carry one fd; worker ->
+ * main carries none.
+ */
+#define DEV_MSG_MAX	112
+struct dev_msg {
+	uint32_t	op;
+	uint32_t	len;		/* bytes of data in use */
+	uint8_t		data[DEV_MSG_MAX];
+};
 
 /*
  * A host resource unit a device instance claims for itself: line 4 of
@@ -116,6 +131,33 @@ struct dev_ops {
 
 	/* worker: frees ctx->priv. */
 	void	(*fini)(struct dev_ctx *ctx);
+
+	/* worker: fds the device holds beyond the core's allowance (host
+	 * connections), for the worker's RLIMIT_NOFILE. */
+	unsigned (*extra_fds)(const void *cfg);
+
+	/* worker: a message from the device's main side; fd is -1 or an fd
+	 * the hook now owns. */
+	void	(*worker_msg)(struct dev_ctx *ctx, const struct dev_msg *m,
+		    int fd);
+
+	/*
+	 * main-side hooks, for devices with host work of their own.  Run
+	 * in main's event loop; never see guest memory.
+	 *
+	 * main_start: in inst_setup, as root before main drops privileges,
+	 * after the device's socket is bound: creates what the device serves
+	 * on the host side (its own listening sockets).  Returns 0, or -1
+	 * with a message in err.
+	 * main_msg: a message from the instance's worker.
+	 * main_worker_gone: the instance's worker was stopped or died; work
+	 * pending on it must be failed or dropped.
+	 * main_stop: at exit (or after a failed main_start): frees it all.
+	 */
+	int	(*main_start)(struct inst *in, char *err, size_t errlen);
+	void	(*main_msg)(struct inst *in, const struct dev_msg *m);
+	void	(*main_worker_gone)(struct inst *in);
+	void	(*main_stop)(struct inst *in);
 };
 
 /* Worker-side view of one device instance, owned by the worker runtime. */
@@ -131,6 +173,10 @@ struct dev_ctx {
 	void			*priv;		/* the device's own state */
 	/* Set by the runtime: runs a queue as the core does on a kick. */
 	void			(*queue_run)(struct dev_ctx *ctx, unsigned q);
+	/* Set by the runtime: sends m to the device's main side (0, or -1
+	 * if main cannot take it now). */
+	int			(*send_main)(struct dev_ctx *ctx,
+				    const struct dev_msg *m);
 	/* fds the preopen hook opened, kept through the lockdown. */
 	int			 kept_fds[DEV_MAX_HOST_FDS];
 	unsigned		 n_kept_fds;
@@ -154,6 +200,35 @@ int	dev_host_open(const char *path, int flags);
 
 /* main, at exit: closes what dev_host_open opened. */
 void	dev_host_close_all(void);
+
+/* ---- main side, for the main_* hooks (src/inst.c) ---- */
+
+const char	*dev_inst_id(const struct inst *in);
+const struct dev_ops *dev_inst_ops(const struct inst *in);
+const void	*dev_inst_cfg(const struct inst *in);
+struct event_base *dev_inst_base(const struct inst *in);
+/* The device's main-side state, NULL until set. */
+void		*dev_inst_priv(const struct inst *in);
+void		 dev_inst_set_priv(struct inst *in, void *priv);
+/* True while a worker runs for the instance (a front-end is connected and
+ * the worker has been initialised). */
+bool		 dev_inst_worker_ready(const struct inst *in);
+/* Sends m (and a copy of fd if not -1; the caller keeps its fd) to the
+ * instance's worker.  Returns 0, or -1 if there is no ready worker or it
+ * was lost doing so. */
+int		 dev_inst_send(struct inst *in, const struct dev_msg *m,
+		    int fd);
+/* Every instance in config order: dev_inst_next(NULL) is the first; NULL
+ * after the last. */
+struct inst	*dev_inst_next(const struct inst *prev);
+/*
+ * As root in main_start: binds and listens on a UNIX socket of `type`
+ * (SOCK_STREAM, SOCK_SEQPACKET) at path, made like the instance's own
+ * socket (socket_owner, socket_group, socket_mode), replacing a stale
+ * socket file but not one in use.  Returns the non-blocking fd, or -1
+ * after logging why.  The caller unlinks path in main_stop.
+ */
+int		 dev_inst_listen(struct inst *in, const char *path, int type);
 
 /* devices/registry.c */
 extern const struct dev_ops *const dev_registry[];

@@ -47,6 +47,9 @@ struct zombie {
 static struct zombie	*zombies;
 static size_t		 nzombies, zombies_cap;
 
+static struct inst	*all_insts;
+static size_t		 n_all_insts;
+
 static void inst_worker_readable(evutil_socket_t, short, void *);
 static void inst_worker_lost(struct inst *, const char *);
 
@@ -54,6 +57,13 @@ void
 inst_set_self_exe(int fd)
 {
 	self_exe_fd = fd;
+}
+
+void
+inst_set_table(struct inst *insts, size_t n)
+{
+	all_insts = insts;
+	n_all_insts = n;
 }
 
 void
@@ -192,6 +202,8 @@ inst_worker_stop(struct inst *in, bool expected)
 	if (in->waiting)
 		evtimer_del(in->wait_timer);
 	in->waiting = false;
+	if (in->dev_started && in->ops->main_worker_gone != NULL)
+		in->ops->main_worker_gone(in);
 }
 
 /*
@@ -389,6 +401,15 @@ inst_worker_readable(evutil_socket_t fd, short ev, void *arg)
 			    m.seccomp.name, (long long)m.seccomp.nr,
 			    seccomp_log ? "it failed with ENOSYS (seccomp "
 			    "log mode)" : "the worker is killed");
+			break;
+		case IPC_DEV:
+			if (m.dev.has_fd != 0 ||
+			    in->ops->main_msg == NULL) {
+				inst_worker_lost(in, "sent a device message "
+				    "main does not take");
+				return;
+			}
+			in->ops->main_msg(in, &m.dev.msg);
 			break;
 		case IPC_LOG:
 			m.log.text[IPC_LOG_MAX - 1] = '\0';
@@ -597,7 +618,7 @@ inst_accept(evutil_socket_t lfd, short ev, void *arg)
  * is gone is replaced; one that still answers is someone else's.
  */
 static int
-inst_listen(struct inst *in)
+inst_bind(struct inst *in, const char *path, int type)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -606,7 +627,11 @@ inst_listen(struct inst *in)
 	gid_t gid;
 	int fd, probe, r;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", in->cfg->socket);
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("%s: socket path %s is too long", in->id, path);
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if (util_mkdir_parent(sun.sun_path, 0755) == -1) {
 		log_warn("%s: creating the directory of %s", in->id,
 		    sun.sun_path);
@@ -618,7 +643,7 @@ inst_listen(struct inst *in)
 			    sun.sun_path);
 			return -1;
 		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
 		    sizeof(sun)) == 0) {
 			close(probe);
@@ -634,7 +659,7 @@ inst_listen(struct inst *in)
 			return -1;
 		}
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		log_warn("%s: socket", in->id);
 		return -1;
@@ -649,7 +674,6 @@ inst_listen(struct inst *in)
 		close(fd);
 		return -1;
 	}
-	in->sock_created = true;
 	/* Owned by the configured owner, else by the user vhostd will run
 	 * as, who must be able to remove it at exit. */
 	uid = in->cfg->sock_uid != (uid_t)-1 ? in->cfg->sock_uid : run_uid;
@@ -657,19 +681,31 @@ inst_listen(struct inst *in)
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
 	    chown(sun.sun_path, uid, gid) == -1) {
 		log_warn("%s: setting the owner of %s", in->id, sun.sun_path);
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	if (chmod(sun.sun_path, in->cfg->sock_mode) == -1) {
 		log_warn("%s: setting the mode of %s", in->id, sun.sun_path);
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	if (listen(fd, 16) == -1) {
 		log_warn("%s: listen on %s", in->id, sun.sun_path);
-		close(fd);
-		return -1;
+		goto fail;
 	}
+	return fd;
+fail:
+	close(fd);
+	unlink(sun.sun_path);
+	return -1;
+}
+
+static int
+inst_listen(struct inst *in)
+{
+	int fd = inst_bind(in, in->cfg->socket, SOCK_STREAM);
+
+	if (fd == -1)
+		return -1;
+	in->sock_created = true;
 	in->listen_fd = fd;
 	return 0;
 }
@@ -698,6 +734,15 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 		in->ops->config_space(dc->priv, in->config_space);
 	if (inst_listen(in) == -1)
 		return -1;
+	if (in->ops->main_start != NULL) {
+		if (in->ops->main_start(in, err, sizeof(err)) == -1) {
+			log_warnx("%s: %s", in->id, err);
+			if (in->ops->main_stop != NULL)
+				in->ops->main_stop(in);
+			return -1;
+		}
+		in->dev_started = true;
+	}
 	in->listen_ev = event_new(base, in->listen_fd, EV_READ | EV_PERSIST,
 	    inst_accept, in);
 	in->listen_timer = evtimer_new(base, inst_listen_resume, in);
@@ -728,6 +773,9 @@ inst_teardown(struct inst *in)
 
 	inst_conn_close(in, NULL);
 	inst_worker_stop(in, true);
+	if (in->dev_started && in->ops->main_stop != NULL)
+		in->ops->main_stop(in);
+	in->dev_started = false;
 	if (in->listen_ev != NULL)
 		event_free(in->listen_ev);
 	if (in->listen_timer != NULL)
@@ -745,4 +793,85 @@ inst_teardown(struct inst *in)
 	for (i = 0; i < in->n_host_fds; i++)
 		close(in->host_fds[i]);
 	in->n_host_fds = 0;
+}
+
+/* ---- main side of devices (device.h) ---- */
+
+const char *
+dev_inst_id(const struct inst *in)
+{
+	return in->id;
+}
+
+const struct dev_ops *
+dev_inst_ops(const struct inst *in)
+{
+	return in->ops;
+}
+
+const void *
+dev_inst_cfg(const struct inst *in)
+{
+	return in->cfg->priv;
+}
+
+struct event_base *
+dev_inst_base(const struct inst *in)
+{
+	return in->base;
+}
+
+void *
+dev_inst_priv(const struct inst *in)
+{
+	return in->dev_priv;
+}
+
+void
+dev_inst_set_priv(struct inst *in, void *priv)
+{
+	in->dev_priv = priv;
+}
+
+bool
+dev_inst_worker_ready(const struct inst *in)
+{
+	return in->wstate == W_READY;
+}
+
+int
+dev_inst_send(struct inst *in, const struct dev_msg *m, int fd)
+{
+	struct ipc_dev d;
+
+	if (in->wstate != W_READY || m->len > DEV_MSG_MAX)
+		return -1;
+	memset(&d, 0, sizeof(d));
+	d.type = IPC_DEV;
+	d.has_fd = fd != -1;
+	d.msg = *m;
+	if (inst_worker_send(in, &d, sizeof(d), &fd, fd != -1) == -1)
+		return -1;
+	return in->wstate == W_READY ? 0 : -1;
+}
+
+struct inst *
+dev_inst_next(const struct inst *prev)
+{
+	size_t i;
+
+	if (all_insts == NULL || n_all_insts == 0)
+		return NULL;
+	/* Entries not set up yet (ops NULL) are skipped. */
+	i = prev == NULL ? 0 : (size_t)(prev - all_insts) + 1;
+	for (; i < n_all_insts; i++)
+		if (all_insts[i].ops != NULL)
+			return &all_insts[i];
+	return NULL;
+}
+
+int
+dev_inst_listen(struct inst *in, const char *path, int type)
+{
+	return inst_bind(in, path, type);
 }

@@ -91,6 +91,10 @@ struct inst {
 	bool			 waiting;
 	uint32_t		 wait_index;
 	struct event		*wait_timer;
+
+	/* The device's main-side state (ops->main_*). */
+	void			*dev_priv;
+	bool			 dev_started;	/* main_start succeeded */
 };
 
 /* Offered feature bits. */
@@ -122,6 +126,8 @@ void	inst_vring_start(struct inst *in, unsigned index);
 int	inst_worker_send_mem(struct inst *in);
 void	inst_wait_arm(struct inst *in);
 void	inst_set_self_exe(int fd);
+/* Every instance, for dev_inst_next (set before the first inst_setup). */
+void	inst_set_table(struct inst *insts, size_t n);
 void	inst_set_seccomp_log(bool on);
 void	inst_set_run_as(uid_t uid, gid_t gid);
 void	inst_child_reaped(struct inst *insts, size_t n, pid_t pid,

@@ -32,6 +32,7 @@ static const struct {
 	[IPC_RESET] =		{ "RESET", sizeof(struct ipc_reset) },
 	[IPC_LOG] =		{ "LOG", sizeof(struct ipc_log) },
 	[IPC_SECCOMP] =		{ "SECCOMP", sizeof(struct ipc_seccomp) },
+	[IPC_DEV] =		{ "DEV", sizeof(struct ipc_dev) },
 };
 
 const char *
@@ -56,6 +57,8 @@ ipc_msg_nfds(const union ipc_msg *m)
 		    IPC_VRING_HAS_ERR));
 	case IPC_VRING_FD:
 		return m->vfd.has_fd;
+	case IPC_DEV:
+		return m->dev.has_fd;
 	default:
 		return 0;
 	}
@@ -169,6 +172,10 @@ ipc_recv(int sock, union ipc_msg *m, int fds[IPC_MAX_FDS], unsigned *nfds,
 	}
 	if (ngot != ipc_msg_nfds(m) || ngot > IPC_MAX_FDS) {
 		*why = "wrong number of fds for its type";
+		goto bad;
+	}
+	if (m->type == IPC_DEV && m->dev.msg.len > DEV_MSG_MAX) {
+		*why = "device message longer than its buffer";
 		goto bad;
 	}
 	memcpy(fds, got, sizeof(int) * ngot);

@@ -17,7 +17,7 @@
 #include "device.h"
 #include "memtab.h"
 
-#define IPC_VERSION	2
+#define IPC_VERSION	3
 #define IPC_FD		3	/* the worker's end, at exec */
 #define IPC_MAX_FDS	(MEMTAB_MAX_REGIONS)
 #define IPC_LOG_MAX	512
@@ -35,6 +35,7 @@ enum ipc_type {
 	IPC_RESET,		/* m->w: stop every ring, reset the device */
 	IPC_LOG,		/* w->m: one log line */
 	IPC_SECCOMP,		/* w->m: the filter trapped a system call */
+	IPC_DEV,		/* both: the device's own message; m->w: fd? */
 	IPC_TYPE_MAX
 };
 
@@ -124,6 +125,12 @@ struct ipc_seccomp {
 	char		name[32];
 };
 
+struct ipc_dev {
+	uint32_t	type;
+	uint32_t	has_fd;		/* 0 or 1 */
+	struct dev_msg	msg;
+};
+
 union ipc_msg {
 	uint32_t		type;
 	struct ipc_hello	hello;
@@ -136,6 +143,7 @@ union ipc_msg {
 	struct ipc_reset	reset;
 	struct ipc_log		log;
 	struct ipc_seccomp	seccomp;
+	struct ipc_dev		dev;
 };
 
 /* Sends one message with nfds fds (copies: the caller keeps its fds).

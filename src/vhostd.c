@@ -330,6 +330,7 @@ main(int argc, char *argv[])
 	if (cfg->ndevs > 0 &&
 	    (insts = calloc(cfg->ndevs, sizeof(*insts))) == NULL)
 		fatal("calloc");
+	inst_set_table(insts, cfg->ndevs);
 	for (i = 0; i < cfg->ndevs; i++) {
 		if (inst_setup(&insts[i], &cfg->devs[i], base) == -1) {
 			log_warnx("%s: cannot serve this device; exiting",

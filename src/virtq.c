@@ -570,3 +570,73 @@ vq_enable_notify(struct virtq *vq)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vq_has_avail(vq);
 }
+
+void
+vq_iov_from(const struct iovec *iov, unsigned n, uint64_t off, void *dst,
+    size_t len)
+{
+	uint8_t *d = dst;
+	size_t k;
+
+	for (; n > 0 && len > 0; iov++, n--) {
+		if (off >= iov->iov_len) {
+			off -= iov->iov_len;
+			continue;
+		}
+		k = iov->iov_len - (size_t)off;
+		if (k > len)
+			k = len;
+		memcpy(d, (uint8_t *)iov->iov_base + off, k);
+		d += k;
+		len -= k;
+		off = 0;
+	}
+}
+
+void
+vq_iov_to(const struct iovec *iov, unsigned n, uint64_t off, const void *src,
+    size_t len)
+{
+	const uint8_t *p = src;
+	size_t k;
+
+	for (; n > 0 && len > 0; iov++, n--) {
+		if (off >= iov->iov_len) {
+			off -= iov->iov_len;
+			continue;
+		}
+		k = iov->iov_len - (size_t)off;
+		if (k > len)
+			k = len;
+		memcpy((uint8_t *)iov->iov_base + off, p, k);
+		p += k;
+		len -= k;
+		off = 0;
+	}
+}
+
+unsigned
+vq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len,
+    struct iovec *out, unsigned max, size_t *got)
+{
+	unsigned k = 0;
+	size_t take;
+
+	*got = 0;
+	for (; n > 0 && len > 0 && k < max; iov++, n--) {
+		if (off >= iov->iov_len) {
+			off -= iov->iov_len;
+			continue;
+		}
+		take = iov->iov_len - (size_t)off;
+		if (take > len)
+			take = (size_t)len;
+		out[k].iov_base = (uint8_t *)iov->iov_base + off;
+		out[k].iov_len = take;
+		k++;
+		*got += take;
+		len -= take;
+		off = 0;
+	}
+	return k;
+}

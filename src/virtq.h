@@ -148,6 +148,19 @@ bool	vq_enable_notify(struct virtq *vq);
 /* True if the avail ring holds entries not yet popped. */
 bool	vq_has_avail(struct virtq *vq);
 
+/* Copies between a flat buffer and the bytes [off, off + len) of a
+ * segment list (as popped: the caller checked the bounds). */
+void	vq_iov_from(const struct iovec *iov, unsigned n, uint64_t off,
+	    void *dst, size_t len);
+void	vq_iov_to(const struct iovec *iov, unsigned n, uint64_t off,
+	    const void *src, size_t len);
+
+/* Describes the bytes [off, off + len) of a segment list (clipped to its
+ * end) as at most max segments in out, for readv/writev.  Returns the
+ * number of segments; *got is the bytes they cover. */
+unsigned vq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off,
+	    uint64_t len, struct iovec *out, unsigned max, size_t *got);
+
 /* Marks the queue broken: one log line, the error eventfd signalled; every
  * later call on the queue is a no-op (pop returns -1). */
 void	vq_break(struct virtq *vq, const char *fmt, ...) LOG_PRINTF(2, 3);

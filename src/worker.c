@@ -147,6 +147,21 @@ worker_ctx_queue_run(struct dev_ctx *ctx, unsigned qidx)
 		worker_queue_run(qidx);
 }
 
+static int
+worker_ctx_send_main(struct dev_ctx *ctx, const struct dev_msg *m)
+{
+	struct ipc_dev d;
+
+	if (m->len > DEV_MSG_MAX)
+		return -1;
+	memset(&d, 0, sizeof(d));
+	d.type = IPC_DEV;
+	d.msg = *m;
+	/* Like a log line, never block on main; the device handles the
+	 * failure (a guest connect refused). */
+	return ipc_send(IPC_FD, &d, sizeof(d), NULL, 0, MSG_DONTWAIT);
+}
+
 
 static void
 worker_kick(evutil_socket_t fd, short ev, void *arg)
@@ -284,6 +299,7 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 	W.ctx.host_fds = W.host_fds;
 	W.ctx.n_host_fds = nfds;
 	W.ctx.queue_run = worker_ctx_queue_run;
+	W.ctx.send_main = worker_ctx_send_main;
 	if (ops->preopen != NULL && ops->preopen(&W.ctx) == -1)
 		fatalx("%s: cannot open the device's host resources", W.id);
 	for (i = 0; i < W.ctx.n_kept_fds; i++)
@@ -300,7 +316,8 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 	    geteuid() != m->uid;
 	creds.user = NULL;	/* no supplementary groups */
 	if (sandbox_lockdown_worker(keep, 1 + nfds + W.ctx.n_kept_fds,
-	    WORKER_NOFILE, &creds,
+	    WORKER_NOFILE + (ops->extra_fds != NULL ?
+	    ops->extra_fds(W.cfg) : 0), &creds,
 	    ops->name, m->seccomp_log ? SANDBOX_LOG : SANDBOX_KILL,
 	    worker_seccomp_report, err, sizeof(err)) == -1)
 		fatalx("%s: worker lockdown: %s", W.id, err);
@@ -504,6 +521,13 @@ worker_dispatch(union ipc_msg *m, int *fds, unsigned nfds)
 		if (!worker_any_running() && W.ctx.ops->reset != NULL)
 			W.ctx.ops->reset(&W.ctx);
 		worker_reply_base(i, base);
+		break;
+	case IPC_DEV:
+		if (W.ctx.ops->worker_msg == NULL)
+			fatalx("%s: main sent a device message this device "
+			    "does not take", W.id);
+		W.ctx.ops->worker_msg(&W.ctx, &m->dev.msg,
+		    m->dev.has_fd ? fds[0] : -1);
 		break;
 	case IPC_RESET:
 		for (i = 0; i < W.ctx.ops->num_queues; i++)

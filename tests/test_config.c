@@ -523,7 +523,7 @@ test_type(void **state)
 	    "  ]\n"
 	    "}",
 	    NAME ":4:15: devices[0].type: unknown device type \"gpu\" "
-	    "(known: gpio, i2c, rng)");
+	    "(known: gpio, i2c, rng, vsock)");
 	expect_errors("{\"devices\": [{\"id\": \"a\", \"socket\": \"a\", "
 	    "\"type\": [\"rng\"], \"bogus\": 1}]}",
 	    NAME ":1:49: devices[0].type: must be a string");
@@ -736,7 +736,7 @@ test_many_errors(void **state)
 	    NAME ":7:13: devices[1].id: duplicate id \"vm1-rng\" (also used by "
 	    "devices[0])\n"
 	    NAME ":7:32: devices[1].type: unknown device type \"gpu\" "
-	    "(known: gpio, i2c, rng)\n"
+	    "(known: gpio, i2c, rng, vsock)\n"
 	    NAME ":7:49: devices[1].socket: duplicate socket path /a (also "
 	    "used by devices[0] \"vm1-rng\")\n"
 	    NAME ":9:20: devices[2].max_bytes: must be an integer from 1 to "
