@@ -597,7 +597,9 @@ vs_conn_flush(struct vconn *c)
 		if (w == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			vs_conn_reset(c, "the host socket is closed");
+			vs_conn_reset(c, errno == EMSGSIZE ? "a guest message "
+			    "is larger than the host socket's buffer" :
+			    "the host socket is closed");
 			return -1;
 		}
 		vs_ring_take(c, (uint32_t)w);

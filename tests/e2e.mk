@@ -4,16 +4,24 @@
 # by tests/e2e/mkguest.sh from Debian packages at test time, never kept in
 # the tree; the tests skip (77) where QEMU or the kernel package is missing.
 dist_check_SCRIPTS += tests/e2e/rng.sh tests/e2e/drivers.sh tests/e2e/gpio.sh \
-	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh
+	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh \
+	tests/e2e/vsock.sh
 TESTS += tests/e2e/rng.sh tests/e2e/drivers.sh tests/e2e/gpio.sh \
-	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh
+	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh \
+	tests/e2e/vsock.sh
 EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
 	tests/e2e/mkmodules.sh tests/e2e/init.sh tests/e2e/guest/rng.sh \
 	tests/e2e/guest/drivers.sh tests/e2e/guest/gpio-sim.sh \
 	tests/e2e/guest/shared.sh \
 	tests/e2e/guest/gpiotest.c tests/e2e/guest/i2ctest.c \
 	tests/e2e/guest/gpio.sh tests/e2e/guest/i2c.sh \
-	tests/e2e/guest/hw-real.sh
+	tests/e2e/guest/hw-real.sh \
+	tests/e2e/guest/vsock.sh tests/e2e/guest/vsocktest.c
+# The host side of vsock.sh: host programs on the device's UNIX sockets.
+check_PROGRAMS += tests/vsockhost
+tests_vsockhost_SOURCES = tests/vsockhost.c
+AM_TESTS_ENVIRONMENT += VSOCKHOST='$(abs_top_builddir)/tests/vsockhost'; \
+	export VSOCKHOST;
 AM_TESTS_ENVIRONMENT += E2E_SRCDIR='$(abs_top_srcdir)/tests/e2e'; \
 	E2E_BUILDDIR='$(abs_top_builddir)'; \
 	QEMU_SYSTEM_X86='$(QEMU_SYSTEM_X86)'; \
