@@ -302,10 +302,13 @@ vsock_claims(const void *cfg, struct dev_claim *out)
 	const struct vsock_cfg *c = cfg;
 	unsigned n = 0;
 
+	/* Named as the core names every device's own socket. */
+	snprintf(out[n].resource, sizeof(out[n].resource), "socket %s",
+	    c->uds_path);
+	snprintf(out[n].path, sizeof(out[n].path), "uds_path");
+	n++;
 	snprintf(out[n].resource, sizeof(out[n].resource),
-	    "vsock host socket %s", c->uds_path);
-	out[n].unit = 0;
-	out[n].what[0] = '\0';
+	    "socket %s.seqpacket", c->uds_path);
 	snprintf(out[n].path, sizeof(out[n].path), "uds_path");
 	n++;
 	if (c->group[0] != '\0') {
@@ -1107,7 +1110,11 @@ vs_tx_packet(struct vs *s, const struct vq_req *req)
 	    !(type == VIRTIO_VSOCK_TYPE_SEQPACKET && vs_seqpacket_ok(s))) {
 		log_rl(&s->rl, LOG_WARNING, "%s: a packet of socket type %u, "
 		    "which this device does not offer", s->ctx->id, type);
-		vs_reply_rst(s, &h);
+		if (c != NULL)
+			vs_conn_reset(c, "a packet of a socket type not "
+			    "offered");
+		else
+			vs_reply_rst(s, &h);
 		return;
 	}
 	if (c != NULL && c->type != type) {
@@ -1383,9 +1390,11 @@ struct vm_host {
 	struct vm		*vm;
 	int			 fd;
 	uint16_t		 type;
-	struct event		*ev;
+	struct event		*ev;	/* the fd, then the parked timer */
 	char			 line[VS_HOST_LINE_MAX];
 	size_t			 got;
+	bool			 parked;	/* waits for the worker */
+	uint32_t		 port;
 };
 
 /* A guest's connect to a sibling, waiting for the sibling guest. */
@@ -1500,18 +1509,47 @@ vm_parse_connect(const char *line, size_t len, uint32_t *port)
 	return 0;
 }
 
+/* A host connection's CONNECT line was read: off to the worker. */
+static void
+vm_host_place(struct vm_host *h)
+{
+	struct vm *vm = h->vm;
+	char greet[VS_GREET_MAX];
+	struct vs_key k;
+
+	if (!dev_inst_worker_ready(vm->in)) {
+		log_rl(&vm->rl, LOG_INFO, "%s: host connection to guest port "
+		    "%u refused: no guest is connected", dev_inst_id(vm->in),
+		    h->port);
+		vm_host_free(h);
+		return;
+	}
+	k.lport = h->port;
+	k.pcid = VS_CID_HOST;
+	k.pport = vm->next_port;
+	if (++vm->next_port == VS_PORT_ANY)
+		vm->next_port = 1024;
+	snprintf(greet, sizeof(greet), "OK %u\n", k.pport);
+	(void)vm_incoming(vm->in, 0, &k, h->type, greet, h->fd);
+	vm_host_free(h);	/* the worker has its copy, or none */
+}
+
 static void
 vm_host_readable(evutil_socket_t fd, short ev, void *arg)
 {
 	struct vm_host *h = arg;
 	struct vm *vm = h->vm;
-	char greet[VS_GREET_MAX];
+	struct timeval tv = { VS_HOST_LINE_TIMEOUT_S, 0 };
 	struct iovec iov;
 	struct msghdr mh;
-	struct vs_key k;
 	ssize_t r;
 	uint32_t port;
 
+	if (h->parked) {
+		/* Timed out waiting for the worker. */
+		vm_host_place(h);
+		return;
+	}
 	if (ev & EV_TIMEOUT) {
 		log_rl(&vm->rl, LOG_INFO, "%s: a host connection sent no "
 		    "CONNECT line in time", dev_inst_id(vm->in));
@@ -1547,21 +1585,22 @@ vm_host_readable(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (vm_parse_connect(h->line, h->got, &port) == -1)
 		goto bad;
-	if (!dev_inst_worker_ready(vm->in)) {
-		log_rl(&vm->rl, LOG_INFO, "%s: host connection to guest port "
-		    "%u refused: no guest is connected", dev_inst_id(vm->in),
-		    port);
-		vm_host_free(h);
+	h->port = port;
+	if (!dev_inst_worker_ready(vm->in) && dev_inst_frontend(vm->in)) {
+		/* The front-end is there, its worker is starting: wait for
+		 * it (vsock_main_worker_ready), no longer than the line's
+		 * timeout. */
+		event_free(h->ev);
+		h->ev = evtimer_new(dev_inst_base(vm->in), vm_host_readable,
+		    h);
+		if (h->ev == NULL || evtimer_add(h->ev, &tv) == -1) {
+			vm_host_free(h);
+			return;
+		}
+		h->parked = true;
 		return;
 	}
-	k.lport = port;
-	k.pcid = VS_CID_HOST;
-	k.pport = vm->next_port;
-	if (++vm->next_port == VS_PORT_ANY)
-		vm->next_port = 1024;
-	snprintf(greet, sizeof(greet), "OK %u\n", k.pport);
-	(void)vm_incoming(vm->in, 0, &k, h->type, greet, h->fd);
-	vm_host_free(h);	/* the worker has its copy, or none */
+	vm_host_place(h);
 	return;
 bad:
 	log_rl(&vm->rl, LOG_INFO, "%s: a host connection sent no valid "
@@ -1822,6 +1861,21 @@ vsock_main_msg(struct inst *in, const struct dev_msg *m)
 }
 
 static void
+vsock_main_worker_ready(struct inst *in)
+{
+	struct vm *vm = dev_inst_priv(in);
+	struct vm_host *h, *t;
+
+	if (vm == NULL)
+		return;
+	for (h = TAILQ_FIRST(&vm->hosts); h != NULL; h = t) {
+		t = TAILQ_NEXT(h, link);
+		if (h->parked)
+			vm_host_place(h);
+	}
+}
+
+static void
 vsock_main_worker_gone(struct inst *in)
 {
 	struct vm *vm = dev_inst_priv(in);
@@ -1860,6 +1914,7 @@ const struct dev_ops vsock_ops = {
 	.worker_msg = vsock_worker_msg,
 	.main_start = vsock_main_start,
 	.main_msg = vsock_main_msg,
+	.main_worker_ready = vsock_main_worker_ready,
 	.main_worker_gone = vsock_main_worker_gone,
 	.main_stop = vsock_main_stop,
 };

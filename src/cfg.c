@@ -1124,6 +1124,7 @@ cfg_device(struct cfg_ctx *ctx, json_t *obj, struct vhostd_cfg *cfg,
 struct owned_claim {
 	struct dev_claim	c;
 	unsigned		dev;
+	bool			core;	/* a device's own socket */
 };
 
 static int
@@ -1160,14 +1161,20 @@ cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
 	for (i = 0; i < cfg->ndevs; i++) {
 		const struct dev_cfg *dc = &cfg->devs[i];
 
-		if (dc->ops == NULL || dc->ops->claims == NULL ||
-		    dc->priv == NULL || dc->id[0] == '\0')
+		if (dc->ops == NULL || dc->priv == NULL || dc->id[0] == '\0' ||
+		    dc->socket[0] == '\0')
 			continue;
-		got = dc->ops->claims(dc->priv, one);
-		if (got > DEV_MAX_CLAIMS)
-			got = DEV_MAX_CLAIMS;
-		if (got == 0)
-			continue;
+		got = dc->ops->claims != NULL ? dc->ops->claims(dc->priv,
+		    one) : 0;
+		if (got > DEV_MAX_CLAIMS - 1)
+			got = DEV_MAX_CLAIMS - 1;
+		/* The device's own socket, so that no socket a device
+		 * makes (a vsock host socket) lands on it. */
+		memset(&one[got], 0, sizeof(one[got]));
+		snprintf(one[got].resource, sizeof(one[got].resource),
+		    "socket %s", dc->socket);
+		snprintf(one[got].path, sizeof(one[got].path), "socket");
+		got++;
 		p = reallocarray(all, n + got, sizeof(*all));
 		if (p == NULL) {
 			ctx->oom = true;
@@ -1177,6 +1184,7 @@ cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
 		for (k = 0; k < got; k++) {
 			all[n + k].c = one[k];
 			all[n + k].dev = (unsigned)i;
+			all[n + k].core = k == got - 1;
 		}
 		n += got;
 	}
@@ -1191,6 +1199,10 @@ cfg_check_claims(struct cfg_ctx *ctx, struct vhostd_cfg *cfg)
 		while (k > 0 && strcmp(all[k - 1].c.resource,
 		    all[i].c.resource) == 0 && all[k - 1].c.unit == all[i].c.unit)
 			k--;
+		/* Two devices' own sockets: the duplicate socket check has
+		 * said so already. */
+		if (all[i].core && all[k].core)
+			continue;
 		snprintf(path, sizeof(path), "devices[%u]%s%s", all[i].dev,
 		    all[i].c.path[0] == '[' ? "" : ".", all[i].c.path);
 		snprintf(unit, sizeof(unit), all[i].c.hex ? "0x%02x" : "%u",

@@ -150,12 +150,15 @@ struct dev_ops {
 	 * on the host side (its own listening sockets).  Returns 0, or -1
 	 * with a message in err.
 	 * main_msg: a message from the instance's worker.
+	 * main_worker_ready: the instance's worker has been initialised and
+	 * given the state the front-end set so far.
 	 * main_worker_gone: the instance's worker was stopped or died; work
 	 * pending on it must be failed or dropped.
 	 * main_stop: at exit (or after a failed main_start): frees it all.
 	 */
 	int	(*main_start)(struct inst *in, char *err, size_t errlen);
 	void	(*main_msg)(struct inst *in, const struct dev_msg *m);
+	void	(*main_worker_ready)(struct inst *in);
 	void	(*main_worker_gone)(struct inst *in);
 	void	(*main_stop)(struct inst *in);
 };
@@ -213,6 +216,8 @@ void		 dev_inst_set_priv(struct inst *in, void *priv);
 /* True while a worker runs for the instance (a front-end is connected and
  * the worker has been initialised). */
 bool		 dev_inst_worker_ready(const struct inst *in);
+/* True while a front-end is connected (its worker may still be starting). */
+bool		 dev_inst_frontend(const struct inst *in);
 /* Sends m (and a copy of fd if not -1; the caller keeps its fd) to the
  * instance's worker.  Returns 0, or -1 if there is no ready worker or it
  * was lost doing so. */

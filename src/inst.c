@@ -346,6 +346,9 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 		return;
 	for (i = 0; i < in->ops->num_queues && in->wstate == W_READY; i++)
 		inst_vring_start(in, i);
+	if (in->wstate == W_READY && in->dev_started &&
+	    in->ops->main_worker_ready != NULL)
+		in->ops->main_worker_ready(in);
 }
 
 static void
@@ -837,6 +840,12 @@ bool
 dev_inst_worker_ready(const struct inst *in)
 {
 	return in->wstate == W_READY;
+}
+
+bool
+dev_inst_frontend(const struct inst *in)
+{
+	return in->conn_fd != -1;
 }
 
 int
