@@ -109,6 +109,10 @@ worker_test_fault(void)
 		(void)!open("/etc/passwd", O_RDONLY);
 	else if (strcmp(W.fault, "socket") == 0)
 		(void)!socket(AF_INET, SOCK_STREAM, 0);
+	else if (strcmp(W.fault, "unix-socket") == 0)
+		/* The very call main's own filter allows (vsock). */
+		(void)!socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
 	else if (strcmp(W.fault, "execve") == 0)
 		execve("/bin/true", argv, argv + 1);
 	else if (strcmp(W.fault, "ptrace") == 0)

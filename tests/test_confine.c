@@ -173,6 +173,58 @@ fault_case(struct daemon *d, const char *call)
 	daemon_stop(d);
 }
 
+/*
+ * The vsock worker holds sockets main made but may create none: its
+ * first packet sets off socket(AF_UNIX, SOCK_STREAM|SOCK_NONBLOCK|
+ * SOCK_CLOEXEC), the very call main's own filter (stacked under the
+ * worker's) allows for vsock, so only policy/vsock.policy stands in the
+ * way.  It must kill the worker; main and the other device go on.
+ */
+static void
+test_fault_vsock_socket(void **state)
+{
+	struct daemon *d = *state;
+	struct vuf_seg seg;
+	struct vuf *v;
+	char extra[PATH_MAX + 64];
+	uint8_t *pkt;
+
+	DAEMON_SKIP_IF_NONE(d);
+	setenv("VHOSTD_TEST_FAULT", "vm1-vsock:unix-socket", 1);
+	snprintf(extra, sizeof(extra), ", \"guest_cid\": 3, "
+	    "\"uds_path\": \"%s/vm1.vsock\"", d->dir);
+	daemon_add(d, "vsock", "vm1-vsock", extra);
+	daemon_add(d, "rng", "vm2-rng", "");
+	daemon_start(d);
+	unsetenv("VHOSTD_TEST_FAULT");
+	if ((v = vuf_connect(d->sock[0], DAEMON_WAIT_MS)) == NULL)
+		fail_msg("connect %s: %s", d->sock[0], strerror(errno));
+	if (vuf_setup(v, 3, QSIZE) == -1)
+		fail_msg("vsock setup: %s", vuf_error(v));
+	/* A 44-byte packet header on tx (queue 1): what it says does not
+	 * matter, the fault comes first. */
+	seg.gpa = vuf_alloc(v, 0, 44, 8);
+	seg.len = 44;
+	seg.writable = false;
+	assert_non_null(pkt = vuf_gpa_to_host(v, seg.gpa, 44));
+	memset(pkt, 0, 44);
+	assert_true(vuf_vq_add(v, 1, &seg, 1) >= 0);
+	assert_int_equal(vuf_kick(v, 1), 0);
+	assert_int_equal(vuf_wait_closed(v, DAEMON_WAIT_MS), 1);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-vsock",
+	    "system call socket", "forbids", (char *)NULL))
+		fail_msg("main did not name socket as forbidden for vsock");
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-vsock",
+	    "killed by signal 31", (char *)NULL))
+		fail_msg("main did not report the vsock worker's SIGSYS");
+	assert_int_equal(kill(d->pid, 0), 0);
+	vuf_close(v);
+	v = daemon_open_dev(d->sock[1], QSIZE);
+	read_some(v);
+	vuf_close(v);
+	daemon_stop(d);
+}
+
 static void test_fault_open(void **state)
 { DAEMON_SKIP_IF_NONE(*state); fault_case(*state, "open"); }
 static void test_fault_socket(void **state)
@@ -296,6 +348,7 @@ main(void)
 #ifdef VHOSTD_TEST_HOOKS
 		T(test_fault_open),
 		T(test_fault_socket),
+		T(test_fault_vsock_socket),
 		T(test_fault_execve),
 		T(test_fault_ptrace),
 		T(test_log_mode),
