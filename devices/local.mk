@@ -5,4 +5,5 @@ src_libvhostd_a_SOURCES += \
 	devices/rng.c \
 	devices/gpio.c \
 	devices/i2c.c \
-	devices/vsock.c
+	devices/vsock.c \
+	devices/vsock.h

@@ -53,6 +53,7 @@
 #include "cfg.h"
 #include "device.h"
 #include "log.h"
+#include "vsock.h"
 
 #define VS_RXQ			0
 #define VS_TXQ			1
@@ -82,7 +83,6 @@
 #define VS_IOV_MAX		64
 #define VS_ACCEPT_TIMEOUT_S	5	/* for the guest to answer a REQUEST */
 #define VS_DRAIN_TIMEOUT_S	30	/* to flush after the guest closed */
-#define VS_GREET_MAX		24
 
 /* main: host sockets waiting for their CONNECT line, per device. */
 #define VS_HOST_PENDING_MAX	16
@@ -99,51 +99,6 @@ struct vsock_cfg {
 	uint32_t	buffer_size;
 	uint32_t	max_conns;
 };
-
-/* ---- main <-> worker messages (struct dev_msg) ---- */
-
-enum {
-	VS_MSG_CONNECT = 1,	/* w->m: the guest connects out */
-	VS_MSG_RESULT,		/* m->w: ... and the answer; fd if err == 0 */
-	VS_MSG_INCOMING,	/* m->w: a connection to the guest; fd */
-	VS_MSG_ANSWER,		/* w->m: the guest accepted it or not */
-};
-
-struct vs_key {
-	uint32_t	lport;		/* the guest's port */
-	uint32_t	pport;		/* the peer's port */
-	uint64_t	pcid;		/* the peer's CID */
-};
-
-struct vs_msg_connect {
-	uint64_t	id;		/* the worker's connection id */
-	struct vs_key	key;
-	uint32_t	type;		/* VIRTIO_VSOCK_TYPE_* */
-	uint32_t	pad;
-};
-
-struct vs_msg_result {
-	uint64_t	id;
-	struct vs_key	key;
-	int32_t		err;		/* 0: fd attached; else an errno */
-	uint32_t	pad;
-};
-
-struct vs_msg_incoming {
-	uint64_t	token;		/* 0: nobody waits for the answer */
-	struct vs_key	key;
-	uint32_t	type;
-	uint32_t	greet_len;
-	char		greet[VS_GREET_MAX];	/* written once accepted */
-};
-
-struct vs_msg_answer {
-	uint64_t	token;
-	uint32_t	accepted;
-	uint32_t	pad;
-};
-
-static_assert(sizeof(struct vs_msg_incoming) <= DEV_MSG_MAX, "dev_msg");
 
 /* ---- the worker's connections ---- */
 
@@ -1050,14 +1005,20 @@ vs_guest_shutdown(struct vconn *c, uint32_t flags)
 		c->hbuf = NULL;
 		c->hlen = c->hoff = 0;
 	}
-	if (flags & VIRTIO_VSOCK_SHUTDOWN_SEND)
+	if (flags & VIRTIO_VSOCK_SHUTDOWN_SEND) {
 		c->guest_no_send = true;
+		/* A message the guest will never end is not sent. */
+		if (c->mcur > 0) {
+			c->blen -= c->mcur;
+			c->fwd_cnt += c->mcur;
+			c->mcur = 0;
+		}
+	}
 	if (c->guest_no_rcv && c->guest_no_send) {
 		/* The guest closed: flush what it sent, then RST. */
 		c->state = VC_DRAIN;
 		c->pend = 0;
-		if (vs_conn_has_out(c) && vs_conn_timer(c,
-		    VS_DRAIN_TIMEOUT_S) == -1) {
+		if (vs_conn_timer(c, VS_DRAIN_TIMEOUT_S) == -1) {
 			vs_conn_reset(c, "out of memory");
 			return;
 		}

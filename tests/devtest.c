@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +28,29 @@ devtest_queue_run(struct dev_ctx *ctx, unsigned q)
 	    offsetof(struct devtest, ctx));
 
 	devtest_run(t, q);
+}
+
+static int
+devtest_send_main(struct dev_ctx *ctx, const struct dev_msg *m)
+{
+	struct devtest *t = (struct devtest *)((char *)ctx -
+	    offsetof(struct devtest, ctx));
+
+	/* The worker runtime refuses these; a device must not send them. */
+	assert_in_range(m->len, 0, DEV_MSG_MAX);
+	if (t->send_fail > 0) {
+		t->send_fail--;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (t->nsent == DEVTEST_SENT_MAX) {
+		memmove(&t->sent[0], &t->sent[1],
+		    (DEVTEST_SENT_MAX - 1) * sizeof(t->sent[0]));
+		t->nsent--;
+		t->sent_dropped++;
+	}
+	t->sent[t->nsent++] = *m;
+	return 0;
 }
 
 void
@@ -71,6 +95,7 @@ devtest_init(struct devtest *t, const char *device_json, uint64_t features)
 	t->ctx.base = t->base;
 	t->ctx.features = features;
 	t->ctx.queue_run = devtest_queue_run;
+	t->ctx.send_main = devtest_send_main;
 	if (ops->preopen != NULL)
 		assert_int_equal(ops->preopen(&t->ctx), 0);
 	for (q = 0; q < ops->num_queues; q++) {
@@ -239,4 +264,38 @@ devtest_request(struct devtest *t, unsigned q, const void *out,
 		memcpy(in, devtest_ptr(t, b[n - 1].gpa), len < inlen ? len :
 		    inlen);
 	return 1;
+}
+
+int
+devtest_sent(struct devtest *t, uint32_t op, struct dev_msg *m)
+{
+	unsigned i;
+
+	for (i = 0; i < t->nsent; i++)
+		if (op == 0 || t->sent[i].op == op)
+			break;
+	if (i == t->nsent)
+		return 0;
+	if (m != NULL)
+		*m = t->sent[i];
+	memmove(&t->sent[i], &t->sent[i + 1],
+	    (t->nsent - i - 1) * sizeof(t->sent[0]));
+	t->nsent--;
+	return 1;
+}
+
+void
+devtest_worker_msg(struct devtest *t, uint32_t op, const void *data,
+    uint32_t len, int fd)
+{
+	struct dev_msg m;
+
+	assert_non_null(t->ctx.ops->worker_msg);
+	assert_in_range(len, 0, DEV_MSG_MAX);
+	memset(&m, 0, sizeof(m));
+	m.op = op;
+	m.len = len;
+	if (len > 0)
+		memcpy(m.data, data, len);
+	t->ctx.ops->worker_msg(&t->ctx, &m, fd);
 }

@@ -4,7 +4,10 @@
  * way the worker runtime drives them, over fake guest memory (two regions
  * with a hole between them in guest-physical space) and real split rings,
  * with no process, socket or VMM.  The test posts descriptor chains as a
- * guest driver would, runs the queue, and reads back the used ring.
+ * guest driver would, runs the queue, and reads back the used ring.  For
+ * a device with a main side (vsock), the harness plays main: it keeps
+ * what the device sends to main (ctx->send_main) for the test to take,
+ * and delivers the test's messages (and fds) to its worker_msg hook.
  */
 #ifndef VHOSTD_DEVTEST_H
 #define VHOSTD_DEVTEST_H
@@ -23,6 +26,7 @@
 #define DEVTEST_QSIZE		64
 #define DEVTEST_REGION_SIZE	(1u << 20)
 #define DEVTEST_GPA1		UINT64_C(0x100000000)	/* region 1 */
+#define DEVTEST_SENT_MAX	32	/* messages to main kept */
 
 struct devtest_buf {
 	uint64_t	gpa;
@@ -41,6 +45,14 @@ struct devtest {
 	int			 call_fd[DEV_MAX_QUEUES];
 	struct event_base	*base;
 	struct dev_ctx		 ctx;
+	/* What the device sent to main and the test has not taken, oldest
+	 * first; when full the oldest is dropped and counted. */
+	struct dev_msg		 sent[DEVTEST_SENT_MAX];
+	unsigned		 nsent;
+	unsigned		 sent_dropped;
+	/* The next send_fail sends to main fail (-1, EAGAIN), as when
+	 * main cannot take a message now; they are not kept. */
+	unsigned		 send_fail;
 };
 
 /*
@@ -84,5 +96,20 @@ int	devtest_used(struct devtest *t, unsigned q, uint16_t *head,
  */
 int	devtest_request(struct devtest *t, unsigned q, const void *out,
 	    uint32_t outlen, void *in, uint32_t inlen, uint32_t *written);
+
+/*
+ * Takes the oldest message the device sent to main whose op is `op` (any
+ * op if 0): 1 and a copy in *m (if not NULL), or 0 if there is none.
+ */
+int	devtest_sent(struct devtest *t, uint32_t op, struct dev_msg *m);
+
+/*
+ * Delivers a message from main to the device's worker_msg hook, as the
+ * worker runtime does: op, len bytes of data (len <= DEV_MSG_MAX; data
+ * may be NULL if len is 0) and fd (-1 for none; the device owns it then,
+ * the test keeps no copy).
+ */
+void	devtest_worker_msg(struct devtest *t, uint32_t op, const void *data,
+	    uint32_t len, int fd);
 
 #endif

@@ -11,3 +11,9 @@ TESTS += tests/test_rng
 tests_test_rng_SOURCES = tests/test_rng.c
 tests_test_rng_CFLAGS = $(TEST_CFLAGS)
 tests_test_rng_LDADD = $(DEVTEST_LIBS)
+
+check_PROGRAMS += tests/test_vsock_dev
+TESTS += tests/test_vsock_dev
+tests_test_vsock_dev_SOURCES = tests/test_vsock_dev.c
+tests_test_vsock_dev_CFLAGS = $(TEST_CFLAGS)
+tests_test_vsock_dev_LDADD = $(DEVTEST_LIBS)

@@ -35,10 +35,21 @@
  * (as long as the guest did nothing that could change a chain in flight:
  * raw addresses or flags, a rewritten slot, a reused head).
  * The process must keep its fd count.
+ *
+ * The harness plays the device's main side too: what the device sends
+ * to main (ctx->send_main) is kept in a small ring (the oldest dropped
+ * when full) for the target to answer through ops->worker_msg, and a
+ * target may make the next sends fail (main busy).  Helpers a target's
+ * operation may use: stop one queue as GET_VRING_BASE does and restart
+ * it, and fire every pending timer at once.  Optional hooks a target
+ * sets: fdev_on_send sees every message sent to main, fdev_on_end runs
+ * after the device is gone and before the fd count (to close the
+ * target's own fds and check what it kept).
  */
 #ifndef VHOSTD_FUZZ_DEV_H
 #define VHOSTD_FUZZ_DEV_H
 
+#include <errno.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -53,6 +64,8 @@
 #define FDEV_GPA1	UINT64_C(0x100000000)
 #define FDEV_DATA	0x1000u		/* data area: [0x1000, RING_AREA) */
 #define FDEV_RING_AREA	(FDEV_REGION - DEV_MAX_QUEUES * 0x2000)
+#define FDEV_SENT	16		/* messages to main kept */
+#define FDEV_TIMERS	64		/* timers fired at once */
 
 struct fdev {
 	struct vhostd_cfg	*cfg;
@@ -76,7 +89,21 @@ struct fdev {
 	 * (raw addresses, rewritten slots, a reused head): from then on
 	 * only memory safety is checked, not the used entries. */
 	bool			 tainted;
+	/* Stopped alone (fdev_queue_stop), until restarted or reset. */
+	bool			 stopped[DEV_MAX_QUEUES];
+	/* Messages the device sent to main, oldest first from sent_head. */
+	struct dev_msg		 sent[FDEV_SENT];
+	unsigned		 sent_head, nsent;
+	/* The next send_fail sends to main fail (-1, EAGAIN). */
+	unsigned		 send_fail;
 };
+
+/* Optional, set by a target once: sees every message the device sends to
+ * main, failed sends included. */
+static void (*fdev_on_send)(struct fdev *, const struct dev_msg *);
+/* Optional: at the end of each input, after the device's fini and before
+ * the fd count. */
+static void (*fdev_on_end)(struct fdev *);
 
 static void fdev_run(struct fdev *t, unsigned q);
 
@@ -87,6 +114,56 @@ fdev_queue_run(struct dev_ctx *ctx, unsigned q)
 	    offsetof(struct fdev, ctx));
 
 	fdev_run(t, q);
+}
+
+static int
+fdev_send_main(struct dev_ctx *ctx, const struct dev_msg *m)
+{
+	struct fdev *t = (struct fdev *)(void *)((char *)ctx -
+	    offsetof(struct fdev, ctx));
+
+	/* The worker runtime refuses these: a device bug. */
+	if (m->len > DEV_MSG_MAX) {
+		fprintf(stderr, "fuzz: a message to main of %u bytes\n",
+		    m->len);
+		abort();
+	}
+	if (fdev_on_send != NULL)
+		fdev_on_send(t, m);
+	if (t->send_fail > 0) {
+		t->send_fail--;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (t->nsent == FDEV_SENT) {
+		t->sent_head = (t->sent_head + 1) % FDEV_SENT;
+		t->nsent--;
+	}
+	t->sent[(t->sent_head + t->nsent) % FDEV_SENT] = *m;
+	t->nsent++;
+	return 0;
+}
+
+/* The oldest kept message to main of op `op`: 1 and *m (taken from the
+ * ring if `take`), or 0. */
+static inline int
+fdev_sent_get(struct fdev *t, uint32_t op, struct dev_msg *m, bool take)
+{
+	unsigned i, j;
+
+	for (i = 0; i < t->nsent; i++)
+		if (t->sent[(t->sent_head + i) % FDEV_SENT].op == op)
+			break;
+	if (i == t->nsent)
+		return 0;
+	*m = t->sent[(t->sent_head + i) % FDEV_SENT];
+	if (!take)
+		return 1;
+	for (j = i; j + 1 < t->nsent; j++)
+		t->sent[(t->sent_head + j) % FDEV_SENT] =
+		    t->sent[(t->sent_head + j + 1) % FDEV_SENT];
+	t->nsent--;
+	return 1;
 }
 
 static uint8_t *
@@ -103,6 +180,7 @@ fdev_queue_setup(struct fdev *t, unsigned q)
 	memset(h, 0, 0x2000);
 	memset(t->busy[q], 0, sizeof(t->busy[q]));
 	t->avail_idx[q] = t->used_seen[q] = 0;
+	t->stopped[q] = false;
 	if (vq_setup(&t->vq[q], &t->mt, FDEV_QSIZE, (uintptr_t)h,
 	    (uintptr_t)(h + 0x400), (uintptr_t)(h + 0x800), 0,
 	    (t->features >> VIRTIO_RING_F_EVENT_IDX) & 1,
@@ -155,6 +233,7 @@ fdev_init(struct fdev *t, const char *device_json, uint64_t features)
 	t->ctx.base = t->base;
 	t->ctx.features = features;
 	t->ctx.queue_run = fdev_queue_run;
+	t->ctx.send_main = fdev_send_main;
 	if (t->ops->preopen != NULL && t->ops->preopen(&t->ctx) != 0)
 		abort();
 	for (q = 0; q < t->ops->num_queues; q++) {
@@ -200,9 +279,12 @@ static void
 fdev_harvest(struct fdev *t, unsigned q)
 {
 	struct virtq *vq = &t->vq[q];
-	uint16_t idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 	struct vring_used_elem *e;
+	uint16_t idx;
 
+	if (t->stopped[q])
+		return;
+	idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 	while (t->used_seen[q] != idx) {
 		e = &vq->used->ring[t->used_seen[q] % FDEV_QSIZE];
 		if (t->tainted) {
@@ -232,6 +314,8 @@ fdev_run(struct fdev *t, unsigned q)
 	enum dev_run r;
 	unsigned guard;
 
+	if (t->stopped[q])
+		return;		/* the runtime runs no stopped ring */
 	for (guard = 0; guard < 4 * FDEV_QSIZE; guard++) {
 		vq_disable_notify(vq);
 		r = t->ops->run(&t->ctx, q);
@@ -313,6 +397,8 @@ fdev_post(struct fdev *t, struct fz *f, unsigned q)
 		if (chain[i].flags & VRING_DESC_F_WRITE)
 			wsum += chain[i].len;
 	}
+	if (t->stopped[q])
+		return;		/* no ring to post on: restart resets it */
 	if (indirect) {
 		/* The chain as an indirect table in the unused ring area of
 		 * region 1 (one slot per queue and head), behind one
@@ -337,6 +423,76 @@ fdev_post(struct fdev *t, struct fz *f, unsigned q)
 	t->busy[q][head] = true;
 	vq->avail->ring[t->avail_idx[q] % FDEV_QSIZE] = head;
 	__atomic_store_n(&vq->avail->idx, ++t->avail_idx[q], __ATOMIC_RELEASE);
+}
+
+/*
+ * Stops queue q alone, as the worker runtime does on GET_VRING_BASE: the
+ * device's queue_stop hook, the ring flushed and forgotten, and the
+ * device reset once no queue runs.
+ */
+static inline void
+fdev_queue_stop(struct fdev *t, unsigned q)
+{
+	unsigned i;
+
+	if (t->stopped[q])
+		return;
+	if (t->ops->queue_stop != NULL)
+		t->ops->queue_stop(&t->ctx, q);
+	vq_flush(&t->vq[q]);
+	fdev_harvest(t, q);
+	vq_teardown(&t->vq[q]);
+	t->stopped[q] = true;
+	t->ctx.vq[q] = NULL;
+	for (i = 0; i < t->ops->num_queues; i++)
+		if (!t->stopped[i])
+			return;
+	if (t->ops->reset != NULL)
+		t->ops->reset(&t->ctx);
+}
+
+/* Restarts a stopped queue from index 0 and runs it, as VRING_START. */
+static inline void
+fdev_queue_restart(struct fdev *t, unsigned q)
+{
+	if (!t->stopped[q])
+		return;
+	fdev_queue_setup(t, q);
+	fdev_run(t, q);
+}
+
+struct fdev_timers {
+	struct event	*ev[FDEV_TIMERS];
+	unsigned	 n;
+};
+
+static inline int
+fdev_timer_pending(const struct event_base *base, const struct event *ev,
+    void *arg)
+{
+	struct fdev_timers *ft = arg;
+
+	(void)base;
+	if (ft->n < FDEV_TIMERS && event_pending(ev, EV_TIMEOUT, NULL))
+		ft->ev[ft->n++] = (struct event *)(uintptr_t)ev;
+	return 0;
+}
+
+/* Fires every pending timer now, as if their time had come, and runs the
+ * event loop once. */
+static inline void
+fdev_fire_timers(struct fdev *t)
+{
+	struct fdev_timers ft;
+	unsigned i, q;
+
+	ft.n = 0;
+	event_base_foreach_event(t->base, fdev_timer_pending, &ft);
+	for (i = 0; i < ft.n; i++)
+		event_active(ft.ev[i], EV_TIMEOUT, 0);
+	event_base_loop(t->base, EVLOOP_NONBLOCK);
+	for (q = 0; q < t->ops->num_queues; q++)
+		fdev_harvest(t, q);
 }
 
 static void
@@ -409,8 +565,10 @@ fdev_main(const uint8_t *data, size_t size, const char *const configs[],
 			q = fz_u8(&f) % nq;
 			{
 				uint8_t slot = fz_u8(&f) % FDEV_QSIZE;
+				struct vring_desc dummy;
 
-				fz_bytes(&f, &t->vq[q].desc[slot], 16);
+				fz_bytes(&f, t->stopped[q] ? &dummy :
+				    &t->vq[q].desc[slot], 16);
 				t->tainted = true;
 			}
 			break;
@@ -420,6 +578,8 @@ fdev_main(const uint8_t *data, size_t size, const char *const configs[],
 		fdev_run(t, q);
 	event_base_loop(t->base, EVLOOP_NONBLOCK);
 	fdev_fini(t);
+	if (fdev_on_end != NULL)
+		fdev_on_end(t);
 	free(t);
 	if (fz_count_fds() > before) {
 		fprintf(stderr, "fuzz: fd leak: %d open before, %d after\n",

@@ -5,7 +5,7 @@
 # links it.  make check runs every target for a bounded time
 # (FUZZ_SECONDS, default 20) from a scratch copy of its seed corpus.
 FUZZ_TARGETS = fuzz_vu fuzz_virtq fuzz_config fuzz_ipc fuzz_rng fuzz_gpio \
-	fuzz_i2c
+	fuzz_i2c fuzz_vsock
 FUZZ_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -g
 FUZZ_LDOPTS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
@@ -25,7 +25,7 @@ tests_fuzz_libfuzzcore_a_CFLAGS = $(FUZZ_CFLAGS)
 
 noinst_PROGRAMS += tests/fuzz/fuzz_vu tests/fuzz/fuzz_virtq \
 	tests/fuzz/fuzz_config tests/fuzz/fuzz_ipc tests/fuzz/fuzz_rng \
-	tests/fuzz/fuzz_gpio tests/fuzz/fuzz_i2c
+	tests/fuzz/fuzz_gpio tests/fuzz/fuzz_i2c tests/fuzz/fuzz_vsock
 
 tests_fuzz_fuzz_vu_SOURCES = tests/fuzz/fuzz_vu.c
 tests_fuzz_fuzz_vu_CFLAGS = $(FUZZ_CFLAGS)
@@ -61,6 +61,11 @@ tests_fuzz_fuzz_i2c_SOURCES = tests/fuzz/fuzz_i2c.c
 tests_fuzz_fuzz_i2c_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_i2c_LDFLAGS = $(FUZZ_LDOPTS)
 tests_fuzz_fuzz_i2c_LDADD = $(FUZZ_LIBS)
+
+tests_fuzz_fuzz_vsock_SOURCES = tests/fuzz/fuzz_vsock.c
+tests_fuzz_fuzz_vsock_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_vsock_LDFLAGS = $(FUZZ_LDOPTS)
+tests_fuzz_fuzz_vsock_LDADD = $(FUZZ_LIBS)
 
 TESTS += tests/fuzz/run.sh
 AM_TESTS_ENVIRONMENT += FUZZ_SRCDIR='$(abs_top_srcdir)/tests/fuzz'; \

@@ -257,3 +257,199 @@ put("fuzz_i2c", "lm75", rng(1, 1 | ZL, i2c(0x0, 72, 1, b"\x00") +
 put("fuzz_i2c", "mapped", rng(2, 2 | ZL, i2c(0x0, 0x20, 0, b"\x00xy") +
     i2c(0x100, 0x20, 2, rd=2) + i2c(0x200, 80, 2, rd=1) + bytes([5]) +
     i2c(0x300, 0x50, 0)))
+
+# ---- fuzz_vsock (rx 0, tx 1, event 2; operation 6 is main and the host) ----
+REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = range(1, 8)
+STREAM, SEQPACKET = 1, 2
+EOM = 1
+SHUT_RCV, SHUT_SEND = 1, 2
+FSTREAM, FSEQ = 1 << 2, 1 << 3      # VIRTIO_VSOCK_F_* via the features byte
+
+class Guest:
+    """A guest driver of CID cid: packets on tx, buffers on rx, each in
+    its own part of guest memory (tx in region 0, rx in region 1)."""
+    def __init__(self, cid):
+        self.cid, self.txoff, self.rxoff = cid, 0, 0
+
+    def pkt(self, sport, dcid, dport, op, typ=STREAM, data=b"", flags=0,
+            buf_alloc=65536, fwd=0, plen=None, src=None):
+        """One packet on tx, run; plen: payload bytes beyond those given
+        (whatever guest memory holds there)."""
+        ln = len(data) if plen is None else plen
+        hdr = struct.pack("<QQIIIHHIII", self.cid if src is None else src,
+                          dcid, sport, dport, ln, typ, op, flags, buf_alloc,
+                          fwd)
+        body = hdr + data
+        size = 44 + ln
+        if self.txoff + size > 0xffff:
+            self.txoff = 0      # tx buffers are done with once run
+        off = self.txoff
+        self.txoff += (size + 63) & ~63
+        return post(1, [(0, off, size, body[:min(size, 256)].ljust(
+            min(size, 256), b"\0"))]) + RUN(1)
+
+    def rx(self, n, size):
+        """n device-writable buffers of size bytes on rx, run."""
+        out = b""
+        for _ in range(n):
+            out += post(0, [(W | 1, self.rxoff, size, b"")])
+            self.rxoff += (size + 63) & ~63
+        return out + RUN(0)
+
+def u32(v):
+    return struct.pack("<I", v)
+
+DISPATCH = bytes([4])
+def RESULT(flags, err=None):
+    return bytes([6, 0, flags]) + (bytes([err]) if flags & 3 == 2 else b"")
+
+def INCOMING(flags, lport, pport, pcid=0, typ=None, greet=None, glen=None):
+    out = bytes([6, 1, flags])
+    if flags & 3 == 3:
+        out += bytes([typ])
+    if flags & 8:
+        out += bytes([len(greet) if glen is None else glen]) + greet[:24]
+    return out + u32(lport) + u32(pport) + bytes([pcid])
+
+def HWRITE(slot, data=b"", big=None):
+    if big is not None:
+        return bytes([6, 2, slot, 128 | (big // 512 - 1)])
+    return bytes([6, 2, slot, len(data)]) + data
+
+HDRAIN = lambda slot: bytes([6, 3, slot])
+HSHUT = lambda slot: bytes([6, 4, slot])
+HCLOSE = lambda slot: bytes([6, 5, slot])
+def RAW(op, data, sel):
+    return bytes([6, 6, op, len(data)]) + data + bytes([sel])
+SENDFAIL = lambda n: bytes([6, 7, n])
+TIMERS = bytes([6, 8])
+QUEUE = lambda q: bytes([6, 9, q])
+
+# A guest connect to host port 5000, answered with a socket; bytes both
+# ways, credit, the host's EOF, the guest's close.
+g = Guest(3)
+put("fuzz_vsock", "connect-host-rw", bytes([0, FSTREAM]) + g.rx(4, 1024) +
+    g.pkt(1234, 2, 5000, REQUEST) + RESULT(0) + DISPATCH +
+    g.pkt(1234, 2, 5000, RW, data=b"hello, host") + HDRAIN(0) +
+    HWRITE(0, b"hello, guest") + DISPATCH + g.rx(2, 4096) +
+    g.pkt(1234, 2, 5000, CREDIT_UPDATE, fwd=12) +
+    g.pkt(1234, 2, 5000, CREDIT_REQUEST, fwd=12) +
+    HWRITE(0, big=2048) + DISPATCH + g.rx(2, 2048) + HSHUT(0) + DISPATCH +
+    g.pkt(1234, 2, 5000, SHUTDOWN, flags=SHUT_RCV | SHUT_SEND) + RUN(0) +
+    DISPATCH)
+
+# A host connection to guest port 80, accepted; a SEQPACKET one the guest
+# resets; one more; one over max_connections (2); a sibling connect.
+g = Guest(5)
+put("fuzz_vsock", "incoming-accept", bytes([1, FSTREAM | FSEQ | 1]) +
+    g.rx(6, 512) + INCOMING(0, 80, 1024) + DISPATCH +
+    g.pkt(80, 2, 1024, RESPONSE, buf_alloc=4096) + HDRAIN(0) +
+    HWRITE(0, b"ping") + DISPATCH +
+    g.pkt(80, 2, 1024, RW, data=b"pong", buf_alloc=4096, fwd=4) +
+    HDRAIN(0) +
+    INCOMING(1 | 8, 81, 1025, greet=b"OK 1025\n") + DISPATCH +
+    g.pkt(81, 2, 1025, RST, typ=SEQPACKET) +
+    INCOMING(0, 82, 1026) + INCOMING(0, 83, 1027) + g.rx(4, 512) +
+    g.pkt(82, 2, 1026, RESPONSE) + g.pkt(80, 2, 1024, RST) +
+    g.pkt(7, 4, 9000, REQUEST) + RESULT(16) + g.rx(2, 512) +
+    g.pkt(7, 4, 9000, RW, data=b"to a sibling") + HDRAIN(4) +
+    g.pkt(7, 4, 9000, RST) + g.pkt(82, 2, 1026, RST))
+
+# SEQPACKET both ways: a message in two parts, host messages split over
+# small rx buffers, an empty host message (EOF), shutdowns.
+g = Guest(0xfffffffe)
+put("fuzz_vsock", "seqpacket", bytes([2, FSTREAM | FSEQ]) + g.rx(6, 1024) +
+    g.pkt(4000, 2, 7000, REQUEST, typ=SEQPACKET) + RESULT(0) + DISPATCH +
+    g.pkt(4000, 2, 7000, RW, typ=SEQPACKET, data=b"part1") +
+    g.pkt(4000, 2, 7000, RW, typ=SEQPACKET, data=b"part2", flags=EOM) +
+    g.pkt(4000, 2, 7000, RW, typ=SEQPACKET, data=b"m2", flags=EOM) +
+    g.pkt(4000, 2, 7000, RW, typ=SEQPACKET, flags=EOM) + HDRAIN(0) +
+    HWRITE(0, b"hello") + DISPATCH + HWRITE(0, big=2048) + DISPATCH +
+    g.rx(4, 1024) + DISPATCH +
+    g.pkt(4000, 2, 7000, CREDIT_UPDATE, typ=SEQPACKET, fwd=2053) +
+    HWRITE(0) + DISPATCH + g.rx(2, 256) +
+    g.pkt(4000, 2, 7000, SHUTDOWN, typ=SEQPACKET, flags=SHUT_RCV) +
+    g.pkt(4000, 2, 7000, RW, typ=SEQPACKET, data=b"last", flags=EOM) +
+    g.pkt(4000, 2, 7000, SHUTDOWN, typ=SEQPACKET, flags=SHUT_SEND) +
+    HDRAIN(0) + RUN(0) + DISPATCH)
+
+# Credit both ways over 4 KiB buffers and a host socket that fills up:
+# the guest's small buf_alloc stalls the host's bytes, the host's not
+# reading stalls the guest's, a send beyond credit is reset.
+g = Guest(5)
+put("fuzz_vsock", "flow-control", bytes([1, FSTREAM]) + g.rx(4, 512) +
+    g.pkt(1, 2, 2, REQUEST, buf_alloc=1024) + RESULT(16) + DISPATCH +
+    HWRITE(0, big=4096) + DISPATCH + g.rx(4, 512) + DISPATCH +
+    g.pkt(1, 2, 2, CREDIT_UPDATE, buf_alloc=1024, fwd=1024) + DISPATCH +
+    g.rx(4, 512) + g.pkt(1, 2, 2, RW, plen=4000, buf_alloc=1024,
+                         fwd=2048) +
+    g.pkt(1, 2, 2, RW, plen=4000, buf_alloc=1024, fwd=2048) +
+    g.pkt(1, 2, 2, CREDIT_REQUEST, buf_alloc=1024, fwd=2048) + RUN(0) +
+    HDRAIN(0) + DISPATCH + HDRAIN(0) + DISPATCH + g.rx(2, 512) +
+    g.pkt(1, 2, 2, RW, plen=4096, buf_alloc=1024, fwd=2048) +
+    g.pkt(1, 2, 2, RW, plen=4096, buf_alloc=1024, fwd=2048) + RUN(0) +
+    DISPATCH)
+
+# Refusals and main's odd answers: max_connections 1, a connect error, a
+# wrong id, INCOMINGs of a type not offered, a bad greeting, no fd,
+# raw messages, a failed send to main, the accept timeout, rx stopped,
+# bad packets.
+g = Guest(3)
+put("fuzz_vsock", "refusals", bytes([3, FSTREAM]) + g.rx(8, 128) +
+    g.pkt(10, 2, 100, REQUEST) + g.pkt(11, 2, 101, REQUEST) +
+    RESULT(2, 111) + g.pkt(12, 2, 102, REQUEST) + RESULT(4 | 32) +
+    RESULT(8 | 32) + RESULT(0) + RESULT(3) +
+    INCOMING(1, 90, 2000) + INCOMING(8, 91, 2001, greet=b"x" * 24, glen=200) +
+    INCOMING(3, 92, 2002, typ=9) + INCOMING(32, 93, 2003) +
+    RAW(2, b"short", 1) + RAW(9, b"", 0) + RAW(4, b"\0" * 16, 3) +
+    RAW(3, struct.pack("<QIIQII", 777, 94, 2004, 2, STREAM, 3) +
+        b"OK\n".ljust(24, b"\0"), 1) +
+    g.pkt(12, 2, 102, RST) + SENDFAIL(1) + g.pkt(13, 2, 103, REQUEST) +
+    g.rx(4, 128) + INCOMING(0, 95, 2005) + TIMERS + g.rx(4, 128) +
+    QUEUE(0) + INCOMING(0, 96, 2006) + QUEUE(0) + g.rx(4, 128) +
+    g.pkt(14, 2, 104, RW, src=4) + g.pkt(14, 2, 104, RW, plen=200) +
+    g.pkt(14, 2, 104, 99) + g.pkt(14, 2, 104, REQUEST, typ=SEQPACKET) +
+    g.pkt(14, 2, 104, RESPONSE) + g.pkt(14, 3, 104, REQUEST) +
+    g.pkt(14, 2, 0xffffffff, REQUEST) + RUN(0))
+
+# The guest closes with bytes the host does not read: the drain timeout;
+# a REQUEST left unanswered at reset; the event queue's buffers held.
+g = Guest(5)
+put("fuzz_vsock", "drain-timeout", bytes([1, FSTREAM | 2]) + g.rx(4, 256) +
+    post(2, [(W | 1, 0x8000, 8, b"")]) + RUN(2) +
+    g.pkt(20, 2, 200, REQUEST) + RESULT(16) + DISPATCH +
+    g.pkt(20, 2, 200, RW, plen=3000) + g.pkt(20, 2, 200, RW, plen=1000) +
+    g.pkt(20, 2, 200, SHUTDOWN, flags=SHUT_RCV | SHUT_SEND) + DISPATCH +
+    TIMERS + g.rx(2, 256) + g.pkt(21, 2, 201, REQUEST) + bytes([5]) +
+    g.rx(2, 256) + g.pkt(22, 2, 202, REQUEST) + RESULT(0) + HCLOSE(0) +
+    HCLOSE(1) + g.pkt(22, 2, 202, RW, data=b"into a closed socket") +
+    RUN(0))
+
+# The stream ring wraps: the host takes part of what waits, the guest
+# sends more than is left at the ring's end (64 KiB buffers, small host
+# socket buffers).  A SEQPACKET message larger than its host socket
+# takes; a connect error that comes with an fd.
+g = Guest(0xfffffffe)
+put("fuzz_vsock", "ring-wrap", bytes([2, FSTREAM | FSEQ]) + g.rx(4, 256) +
+    g.pkt(30, 2, 300, REQUEST) + RESULT(16) + DISPATCH +
+    g.pkt(30, 2, 300, RW, plen=10000) + HDRAIN(0) + DISPATCH +
+    g.pkt(30, 2, 300, RW, plen=62000) +
+    (HDRAIN(0) + DISPATCH) * 16 + g.rx(4, 256) +
+    g.pkt(33, 2, 303, REQUEST, typ=SEQPACKET) + RESULT(16) + DISPATCH +
+    g.pkt(33, 2, 303, RW, typ=SEQPACKET, plen=8000, flags=EOM) +
+    g.pkt(34, 2, 304, REQUEST) + RESULT(2 | 64, 0) + RUN(0))
+
+# The same for SEQPACKET messages (4 KiB buffers), then more whole
+# messages than the ring keeps count of.
+g = Guest(5)
+msg = lambda n, port=31: g.pkt(port, 2, 270 + port, RW, typ=SEQPACKET,
+                               plen=n, flags=EOM)
+put("fuzz_vsock", "seqpacket-ring-wrap", bytes([1, FSTREAM | FSEQ]) +
+    g.rx(4, 256) + g.pkt(31, 2, 301, REQUEST, typ=SEQPACKET) + RESULT(16) +
+    DISPATCH + b"".join(msg(1000) for _ in range(6)) + HDRAIN(0) +
+    DISPATCH + b"".join(msg(1000) for _ in range(2)) +
+    (HDRAIN(0) + DISPATCH) * 8)
+g = Guest(5)
+put("fuzz_vsock", "seqpacket-queue-full", bytes([1, FSTREAM | FSEQ]) +
+    g.rx(4, 256) + g.pkt(32, 2, 302, REQUEST, typ=SEQPACKET) + RESULT(16) +
+    DISPATCH + b"".join(msg(0, 32) for _ in range(72)) + RUN(0))

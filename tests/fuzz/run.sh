@@ -8,7 +8,7 @@
 # is printed.
 set -u
 : "${FUZZ_SRCDIR:?run by make check}" "${FUZZ_BUILDDIR:?run by make check}"
-: "${FUZZ_TARGETS:=fuzz_vu fuzz_virtq fuzz_config fuzz_ipc fuzz_rng fuzz_gpio fuzz_i2c}"
+: "${FUZZ_TARGETS:=fuzz_vu fuzz_virtq fuzz_config fuzz_ipc fuzz_rng fuzz_gpio fuzz_i2c fuzz_vsock}"
 secs=${FUZZ_SECONDS:-20}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/vhostd-fuzz.XXXXXX") || exit 99
 status=0
