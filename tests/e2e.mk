@@ -18,8 +18,9 @@ EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
 	tests/e2e/guest/hw-real.sh \
 	tests/e2e/guest/vsock.sh tests/e2e/guest/vsocktest.c
 # The host side of vsock.sh: host programs on the device's UNIX sockets.
+# vsockproto.h is the wire protocol it shares with guest/vsocktest.c.
 check_PROGRAMS += tests/vsockhost
-tests_vsockhost_SOURCES = tests/vsockhost.c
+tests_vsockhost_SOURCES = tests/vsockhost.c tests/vsockproto.h
 AM_TESTS_ENVIRONMENT += VSOCKHOST='$(abs_top_builddir)/tests/vsockhost'; \
 	export VSOCKHOST;
 AM_TESTS_ENVIRONMENT += E2E_SRCDIR='$(abs_top_srcdir)/tests/e2e'; \

@@ -946,36 +946,20 @@ tx_reap(struct guest *g)
 		fail_msg("%s: tx queue: %s", g->name, vuf_error(g->v));
 }
 
-/* Waits until ndesc tx descriptors are free. */
-static void
-tx_room(struct guest *g, unsigned ndesc)
-{
-	int64_t deadline = now_ms() + WAIT_MS;
-	uint32_t head, len;
-	int r;
-
-	tx_reap(g);
-	while (g->v->vq[TXQ].num_free < ndesc) {
-		r = vuf_vq_wait_used(g->v, TXQ, &head, &len, left_ms(deadline));
-		if (r == 0)
-			fail_msg("%s: tx queue full: %u chains not used in %d ms",
-			    g->name, vuf_vq_inflight(g->v, TXQ), WAIT_MS);
-		if (r == -1)
-			fail_msg("%s: tx queue: %s", g->name, vuf_error(g->v));
-		tx_used_len(g, head, len);
-	}
-}
-
-/* True once every tx chain is used (within ms). */
+/*
+ * Waits up to ms until ndesc tx descriptors are free (0: until every tx
+ * chain is used); false if that does not come in time.
+ */
 static bool
-tx_drain(struct guest *g, int ms)
+tx_wait(struct guest *g, unsigned ndesc, int ms)
 {
 	int64_t deadline = now_ms() + ms;
 	uint32_t head, len;
 	int r;
 
 	tx_reap(g);
-	while (vuf_vq_inflight(g->v, TXQ) > 0) {
+	while (ndesc == 0 ? vuf_vq_inflight(g->v, TXQ) > 0 :
+	    g->v->vq[TXQ].num_free < ndesc) {
 		r = vuf_vq_wait_used(g->v, TXQ, &head, &len, left_ms(deadline));
 		if (r == 0)
 			return false;
@@ -984,6 +968,22 @@ tx_drain(struct guest *g, int ms)
 		tx_used_len(g, head, len);
 	}
 	return true;
+}
+
+/* Waits until ndesc tx descriptors are free. */
+static void
+tx_room(struct guest *g, unsigned ndesc)
+{
+	if (!tx_wait(g, ndesc, WAIT_MS))
+		fail_msg("%s: tx queue full: %u chains not used in %d ms",
+		    g->name, vuf_vq_inflight(g->v, TXQ), WAIT_MS);
+}
+
+/* True once every tx chain is used (within ms). */
+static bool
+tx_drain(struct guest *g, int ms)
+{
+	return tx_wait(g, 0, ms);
 }
 
 /*
@@ -1136,10 +1136,8 @@ g_open_with(int dev, uint64_t want, bool rx_split)
 	return g;
 }
 
-static void c_init(struct conn *, struct guest *, uint64_t, uint32_t,
-    uint32_t, uint16_t, uint32_t);
-static void c_forget(struct conn *);
-static struct pkt *c_take(struct conn *, uint32_t, int);
+static void g_refused(struct guest *, uint64_t, uint32_t, uint16_t,
+    uint32_t, const char *);
 
 /*
  * Waits until the device's worker serves the guest: a REQUEST to host port
@@ -1149,20 +1147,7 @@ static struct pkt *c_take(struct conn *, uint32_t, int);
 static void
 g_probe(struct guest *g)
 {
-	struct conn c;
-	struct pkt *p;
-	char desc[256];
-
-	c_init(&c, g, HOST_CID, g->next_port++, 1, T_STREAM, 65536);
-	c_send(&c, OP_REQUEST, 0, NULL, 0);
-	if ((p = c_take(&c, 0, WAIT_MS)) == NULL)
-		fail_msg("%s: probe: no answer to a REQUEST for host port 1 (no "
-		    "listener) in %d ms", g->name, WAIT_MS);
-	if (p->h.op != OP_RST)
-		fail_msg("%s: probe: REQUEST for host port 1 (no listener): want "
-		    "RST, got %s", g->name, pkt_desc(&p->h, desc, sizeof(desc)));
-	free(p);
-	c_forget(&c);
+	g_refused(g, HOST_CID, 1, T_STREAM, 0, "probe (no listener)");
 }
 
 static struct guest *
@@ -1230,13 +1215,9 @@ static void
 c_init(struct conn *c, struct guest *g, uint64_t peer_cid, uint32_t lport,
     uint32_t pport, uint16_t type, uint32_t buf_alloc)
 {
-	memset(c, 0, sizeof(*c));
-	c->g = g;
-	c->peer_cid = peer_cid;
-	c->lport = lport;
-	c->pport = pport;
-	c->type = type;
-	c->buf_alloc = c->adv_buf_alloc = buf_alloc;
+	*c = (struct conn){ .g = g, .peer_cid = peer_cid, .lport = lport,
+	    .pport = pport, .type = type, .buf_alloc = buf_alloc,
+	    .adv_buf_alloc = buf_alloc };
 	g_register(g, c);
 }
 
@@ -1295,6 +1276,50 @@ c_ended(struct conn *c)
 	struct match m = c_match(c, OPB(OP_RST) | OPB(OP_SHUTDOWN));
 
 	return g_has(c->g, &m);
+}
+
+/*
+ * A REQUEST of g to cid:port (a connection of `type`) must be refused: the
+ * first answer of the ops (OPB() mask, 0: any) is an RST.  `what` names
+ * the case in a failure.
+ */
+static void
+g_refused(struct guest *g, uint64_t cid, uint32_t port, uint16_t type,
+    uint32_t ops, const char *what)
+{
+	struct conn c;
+	struct pkt *p;
+	char desc[256];
+
+	c_init(&c, g, cid, g->next_port++, port, type, 65536);
+	c_send(&c, OP_REQUEST, 0, NULL, 0);
+	if ((p = c_take(&c, ops, WAIT_MS)) == NULL)
+		fail_msg("%s: %s: no answer to a REQUEST for %llu:%u in %d ms",
+		    g->name, what, (unsigned long long)cid, port, WAIT_MS);
+	if (p->h.op != OP_RST)
+		fail_msg("%s: %s: REQUEST for %llu:%u: want RST, got %s",
+		    g->name, what, (unsigned long long)cid, port,
+		    pkt_desc(&p->h, desc, sizeof(desc)));
+	free(p);
+	c_forget(&c);
+}
+
+/* A fresh CREDIT_UPDATE for c, not an older one still in the backlog
+ * (the credit itself is learnt from every packet as it arrives): those
+ * are dropped, a CREDIT_REQUEST sent and its answer taken. */
+static struct pkt *
+c_ask_credit(struct conn *c)
+{
+	struct match m = c_match(c, OPB(OP_CREDIT_UPDATE));
+	struct pkt *p;
+
+	g_pull(c->g, 0);
+	g_purge(c->g, &m);
+	c_send(c, OP_CREDIT_REQUEST, 0, NULL, 0);
+	if ((p = c_take(c, OPB(OP_CREDIT_UPDATE), WAIT_MS)) == NULL)
+		fail_msg("%s: no CREDIT_UPDATE answer to CREDIT_REQUEST (port "
+		    "%u)", c->g->name, c->lport);
+	return p;
 }
 
 /* The guest consumed n bytes: tells the peer when half the buffer is
@@ -1410,6 +1435,25 @@ c_send_msg(struct conn *c, const uint8_t *msg, size_t len, size_t chunk)
 	} while (off < len);
 }
 
+/* Sends up to max bytes (TX_PAYLOAD at most) of pattern `seed` from
+ * offset off as one RW of c, as far as its credit goes; returns how many
+ * (0: no credit, or max 0). */
+static size_t
+c_send_pat(struct conn *c, uint32_t seed, size_t off, size_t max)
+{
+	uint8_t chunk[TX_PAYLOAD];
+	int64_t credit = c_credit(c);
+	size_t n = max < sizeof(chunk) ? max : sizeof(chunk);
+
+	if (n == 0 || credit <= 0)
+		return 0;
+	if ((int64_t)n > credit)
+		n = (size_t)credit;
+	pat_fill(chunk, n, seed, off);
+	c_send(c, OP_RW, 0, chunk, (uint32_t)n);
+	return n;
+}
+
 /* ---- transfers ---- */
 
 /* guest -> host: len bytes of pattern `seed` over c, read by the host on
@@ -1418,26 +1462,16 @@ static void
 xfer_g2h(struct conn *c, int hfd, uint32_t seed, size_t len)
 {
 	int64_t deadline = now_ms() + 10000 + (int64_t)(len / 100);
-	uint8_t chunk[TX_PAYLOAD], *buf;
-	size_t sent = 0, got = 0, n, bad;
+	size_t sent = 0, got = 0, bad;
 	unsigned asked = 0;
-	int64_t credit, next_ask = 0;
+	int64_t next_ask = 0;
+	uint8_t *buf;
 	ssize_t r;
 
 	if ((buf = malloc(65536)) == NULL)
 		fail_msg("malloc");
 	while (got < len) {
-		credit = c_credit(c);
-		if (sent < len && credit > 0) {
-			n = len - sent;
-			if (n > sizeof(chunk))
-				n = sizeof(chunk);
-			if ((int64_t)n > credit)
-				n = (size_t)credit;
-			pat_fill(chunk, n, seed, sent);
-			c_send(c, OP_RW, 0, chunk, (uint32_t)n);
-			sent += n;
-		}
+		sent += c_send_pat(c, seed, sent, len - sent);
 		r = h_read(hfd, buf, 65536, sent < len && c_credit(c) > 0 ?
 		    0 : 20, NULL);
 		if (r > 0) {
@@ -1587,6 +1621,25 @@ vs_stop(void)
 	soft_check();
 }
 
+/* The device of most tests: "vm1-vsock", CID 3, buffer_size bufsize (0:
+ * the default) and more config keys in extra; vhostd started.  Returns
+ * its index. */
+static int
+vs_dev(uint32_t bufsize, const char *extra)
+{
+	int dev = add_vsock("vm1-vsock", 3, bufsize, extra);
+
+	vs_start();
+	return dev;
+}
+
+/* vs_dev() and its guest, served (g_open). */
+static struct guest *
+vs_guest(uint32_t bufsize, const char *extra)
+{
+	return g_open(vs_dev(bufsize, extra));
+}
+
 static void
 main_alive(const char *when)
 {
@@ -1641,6 +1694,54 @@ worker_wait(const char *id)
 		sleep_ms(10);
 	}
 	return p;
+}
+
+/* The fds of a process of vhostd, before and after. */
+struct fdcount {
+	const char	*name;
+	pid_t		 pid;
+	int		 before, after;
+};
+
+static void
+fds_mark(struct fdcount *f, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		f[i].before = proc_count_fds(f[i].pid, false);
+}
+
+/* Waits up to 3 s for every process to have no more fds than at
+ * fds_mark(); fails if one has, listing the fds of those that do. */
+static void
+fds_settle(struct fdcount *f, unsigned n, const char *what)
+{
+	int64_t deadline = now_ms() + 3000;
+	char line[512];
+	unsigned i, nleak;
+	size_t o = 0;
+
+	for (;;) {
+		for (i = nleak = 0; i < n; i++)
+			if ((f[i].after = proc_count_fds(f[i].pid, false)) >
+			    f[i].before)
+				nleak++;
+		if (nleak == 0 || now_ms() >= deadline)
+			break;
+		sleep_ms(50);
+	}
+	for (i = 0; i < n && o < sizeof(line); i++)
+		o += (size_t)snprintf(line + o, sizeof(line) - o,
+		    "%s%s %d -> %d", i > 0 ? ", " : "", f[i].name, f[i].before,
+		    f[i].after);
+	fprintf(stderr, "%s: fds of %s\n", what, line);
+	if (nleak == 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (f[i].after > f[i].before)
+			proc_count_fds(f[i].pid, true);
+	fail_msg("%s: fds leaked: %s", what, line);
 }
 
 /* ---- connection set-up as the guest and the host do it ---- */
@@ -1727,29 +1828,107 @@ guest_connect(struct guest *g, uint16_t type, uint32_t port, int lfd,
 	free(p);
 }
 
+/*
+ * The host connects to uds_path and writes msg, a CONNECT line for guest
+ * port 1234 (maybe with more after it); the guest must get the REQUEST.
+ * Returns it, not answered; the host's socket in *fd.
+ */
+static struct pkt *
+host_request(struct guest *g, const char *msg, int *fd)
+{
+	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
+	struct pkt *p;
+
+	*fd = h_connect(E.uds[g->dev], SOCK_STREAM);
+	h_write(*fd, msg, strlen(msg), WAIT_MS);
+	if ((p = g_take(g, &m, WAIT_MS)) == NULL)
+		fail_msg("%s: no REQUEST after the host wrote \"%.*s\"",
+		    g->name, (int)strcspn(msg, "\n"), msg);
+	return p;
+}
+
+/* host_request(), the guest's side of it in c (not answered yet). */
+static void
+host_request_conn(struct guest *g, const char *msg, int *fd, struct conn *c)
+{
+	struct pkt *p = host_request(g, msg, fd);
+
+	c_init(c, g, HOST_CID, 1234, p->h.src_port, T_STREAM, 65536);
+	free(p);
+}
+
+/* The guest refuses the host's REQUEST p (and frees it): RST. */
+static void
+g_refuse(struct guest *g, struct pkt *p)
+{
+	struct vsock_hdr h = { .src_cid = g->cid, .dst_cid = HOST_CID,
+	    .src_port = p->h.dst_port, .dst_port = p->h.src_port,
+	    .type = T_STREAM, .op = OP_RST };
+
+	free(p);
+	g_xmit(g, &h, NULL, 0, TX_SPLIT);
+}
+
+/* The host must read exactly the len bytes of `want` from l in time. */
+static void
+h_expect(struct link *l, const void *want, size_t len, const char *what)
+{
+	uint8_t *got;
+	bool eof;
+	size_t n;
+
+	if ((got = malloc(len)) == NULL)
+		fail_msg("malloc");
+	n = h_read_full(l->hfd, got, len, WAIT_MS, &eof);
+	if (n != len || memcmp(want, got, len) != 0)
+		fail_msg("%s: guest->host: host read %zu of %zu bytes%s", what,
+		    n, len, n == len ? ", differing" : eof ? " then EOF" : "");
+	free(got);
+}
+
+/* The guest must receive exactly the len bytes of `want` on l in time,
+ * giving credit back as it consumes them. */
+static void
+g_expect(struct link *l, const void *want, size_t len, const char *what)
+{
+	uint8_t *got;
+	size_t n;
+
+	if ((got = malloc(len)) == NULL)
+		fail_msg("malloc");
+	n = c_recv(&l->c, got, len, WAIT_MS, true);
+	if (n != len || memcmp(want, got, len) != 0)
+		fail_msg("%s: host->guest: guest got %zu of %zu bytes%s", what,
+		    n, len, n == len ? ", differing" : "");
+	free(got);
+}
+
+/* guest_connect() to host port 7000, whose listener (of the socket type
+ * for `type`) is made new. */
+static void
+guest_link(struct guest *g, uint16_t type, uint32_t buf_alloc,
+    struct link *l)
+{
+	int lfd = h_listen_port(g->dev, 7000, type == T_STREAM ? SOCK_STREAM :
+	    SOCK_SEQPACKET);
+
+	guest_connect(g, type, 7000, lfd, buf_alloc, l);
+}
+
 /* Small data both ways: the link works. */
 static void
 link_ping(struct link *l, const char *what)
 {
-	uint8_t buf[1000], got[1000];
-	bool eof;
-	size_t n;
+	uint8_t buf[1000];
 
 	pat_fill(buf, sizeof(buf), l->c.lport, 0);
 	c_send(&l->c, OP_RW, l->c.type == T_SEQPACKET ? SEQ_EOM : 0, buf,
 	    sizeof(buf));
-	n = h_read_full(l->hfd, got, sizeof(got), WAIT_MS, &eof);
-	if (n != sizeof(got) || memcmp(buf, got, n) != 0)
-		fail_msg("%s: guest->host: %zu of %zu bytes%s", what, n,
-		    sizeof(got), n == sizeof(got) ? ", differing" : eof ?
-		    " then EOF" : "");
+	h_expect(l, buf, sizeof(buf), what);
 	pat_fill(buf, sizeof(buf), l->c.lport + 1, 0);
 	if (h_write(l->hfd, buf, sizeof(buf), WAIT_MS) != sizeof(buf))
 		fail_msg("%s: host write", what);
-	n = c_recv(&l->c, got, sizeof(got), WAIT_MS, true);
-	if (n != sizeof(got) || memcmp(buf, got, n) != 0)
-		fail_msg("%s: host->guest: %zu of %zu bytes%s", what, n,
-		    sizeof(got), n == sizeof(got) ? ", differing" : "");
+	g_expect(l, buf, sizeof(buf), what);
 }
 
 /* Guest closes c fully: SHUTDOWN 3, the device answers RST, the host
@@ -1773,6 +1952,44 @@ link_close_guest(struct link *l, const char *what)
 	h_close(l->hfd);
 	l->hfd = -1;
 	c_forget(&l->c);
+}
+
+/* The link works, then the guest closes it. */
+static void
+link_done(struct link *l, const char *what)
+{
+	link_ping(l, what);
+	link_close_guest(l, what);
+}
+
+/* The peer of c ended it: the guest must get RST or SHUTDOWN, answers a
+ * SHUTDOWN with RST, and forgets c. */
+static void
+expect_end(struct conn *c, const char *what)
+{
+	struct pkt *p;
+
+	if ((p = c_take(c, OPB(OP_RST) | OPB(OP_SHUTDOWN), WAIT_MS)) == NULL)
+		fail_msg("%s: the guest got neither RST nor SHUTDOWN", what);
+	if (p->h.op == OP_SHUTDOWN) {
+		free(p);
+		c_send(c, OP_RST, 0, NULL, 0);
+	} else
+		free(p);
+	c_forget(c);
+}
+
+/* The guest (link_close_guest) or the host (expect_end) ends l. */
+static void
+link_end(struct link *l, bool by_guest, const char *what)
+{
+	if (by_guest)
+		link_close_guest(l, what);
+	else {
+		h_close(l->hfd);
+		l->hfd = -1;
+		expect_end(&l->c, what);
+	}
 }
 
 /* ---- fixtures ---- */
@@ -2105,13 +2322,10 @@ test_host_connect(void **state)
 	const struct hcrow *r = E.row;
 	struct guest *g;
 	struct link l, l2;
-	int dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, r->bufsize, "");
-	vs_start();
-	g = g_open_with(dev, ~0ULL, r->rx_split);
+	g = g_open_with(vs_dev(r->bufsize, ""), ~0ULL, r->rx_split);
 	g->tx_layout = r->tx;
 	g_probe(g);
 	host_connect(g, T_STREAM, 1234, r->guest_buf, &l);
@@ -2136,30 +2350,20 @@ test_host_connect(void **state)
 static void
 test_host_connect_refused(void **state)
 {
-	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
+	struct match m;
 	struct guest *g;
-	struct vsock_hdr h;
 	struct link ok;
 	char line[128];
 	struct pkt *p;
 	ssize_t n;
-	int fd, dev;
+	int fd;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	fd = h_connect(E.uds[dev], SOCK_STREAM);
-	h_write(fd, "CONNECT 1234\n", 13, WAIT_MS);
-	if ((p = g_take(g, &m, WAIT_MS)) == NULL)
-		fail_msg("no REQUEST after CONNECT 1234");
-	h = (struct vsock_hdr){ .src_cid = g->cid, .dst_cid = HOST_CID,
-	    .src_port = 1234, .dst_port = p->h.src_port, .type = T_STREAM,
-	    .op = OP_RST };
+	g = vs_guest(0, "");
+	p = host_request(g, "CONNECT 1234\n", &fd);
 	m = (struct match){ HOST_CID, p->h.src_port, 1234, 0 };
-	free(p);
-	g_xmit(g, &h, NULL, 0, TX_SPLIT);
+	g_refuse(g, p);
 	n = h_read_line(fd, SOCK_STREAM, line, sizeof(line), WAIT_MS);
 	if (n > 0)
 		fail_msg("host read \"%s\" after the guest's RST, want EOF",
@@ -2185,7 +2389,6 @@ test_host_connect_early(void **state)
 {
 	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
 	struct guest *g;
-	struct vsock_hdr h;
 	struct pkt *p;
 	unsigned tries, trial, refused = 0, worst = 0;
 	int64_t t0, deadline, took, worst_ms = 0;
@@ -2194,8 +2397,7 @@ test_host_connect_early(void **state)
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
+	dev = vs_dev(0, "");
 	for (trial = 0; trial < 20; trial++) {
 		g = g_open_with(dev, ~0ULL, false);
 		t0 = now_ms();
@@ -2230,12 +2432,7 @@ test_host_connect_early(void **state)
 			if (tries > worst)
 				worst = tries;
 		}
-		h = (struct vsock_hdr){ .src_cid = g->cid,
-		    .dst_cid = HOST_CID, .src_port = 1234,
-		    .dst_port = p->h.src_port, .type = T_STREAM,
-		    .op = OP_RST };
-		free(p);
-		g_xmit(g, &h, NULL, 0, TX_SPLIT);
+		g_refuse(g, p);
 		h_close(fd);
 		g_close(g);
 	}
@@ -2265,15 +2462,13 @@ test_host_bad_lines(void **state)
 	struct link ok;
 	unsigned i, nbad = 0;
 	size_t extra;
-	int fd, dev;
+	int fd;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
+	g = vs_guest(0, "");
 	for (i = 0; i <= sizeof(lines) / sizeof(lines[0]); i++) {
-		fd = h_connect(E.uds[dev], SOCK_STREAM);
+		fd = h_connect(E.uds[g->dev], SOCK_STREAM);
 		if (i < sizeof(lines) / sizeof(lines[0]))
 			h_write(fd, lines[i], strlen(lines[i]), WAIT_MS);
 		else {
@@ -2309,44 +2504,22 @@ test_guest_connect(void **state)
 {
 	struct guest *g;
 	struct link l;
-	struct pkt *p;
-	struct conn c;
-	char desc[256];
-	int lfd, sfd, dev;
+	int sfd;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 65536, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
-	guest_connect(g, T_STREAM, 7000, lfd, 262144, &l);
+	g = vs_guest(65536, "");
+	guest_link(g, T_STREAM, 262144, &l);
 	xfer_g2h(&l.c, l.hfd, 5, 300 * 1024);
 	xfer_h2g(l.hfd, &l.c, 6, 300 * 1024);
 
 	/* Nobody listens on 7001: RST from 2:7001. */
-	c_init(&c, g, HOST_CID, g->next_port++, 7001, T_STREAM, 65536);
-	c_send(&c, OP_REQUEST, 0, NULL, 0);
-	if ((p = c_take(&c, 0, WAIT_MS)) == NULL)
-		fail_msg("no answer to a REQUEST for port 7001 (no listener)");
-	if (p->h.op != OP_RST)
-		fail_msg("REQUEST for port 7001 (no listener): want RST, got %s",
-		    pkt_desc(&p->h, desc, sizeof(desc)));
-	free(p);
-	c_forget(&c);
+	g_refused(g, HOST_CID, 7001, T_STREAM, 0, "port 7001, no listener");
 
 	/* A STREAM REQUEST to a SOCK_SEQPACKET listener: RST. */
-	sfd = h_listen_port(dev, 7002, SOCK_SEQPACKET);
-	c_init(&c, g, HOST_CID, g->next_port++, 7002, T_STREAM, 65536);
-	c_send(&c, OP_REQUEST, 0, NULL, 0);
-	if ((p = c_take(&c, 0, WAIT_MS)) == NULL)
-		fail_msg("no answer to a STREAM REQUEST for a SEQPACKET "
-		    "listener");
-	if (p->h.op != OP_RST)
-		fail_msg("STREAM REQUEST to a SEQPACKET listener: want RST, got "
-		    "%s", pkt_desc(&p->h, desc, sizeof(desc)));
-	free(p);
-	c_forget(&c);
+	sfd = h_listen_port(g->dev, 7002, SOCK_SEQPACKET);
+	g_refused(g, HOST_CID, 7002, T_STREAM, 0,
+	    "STREAM REQUEST to a SEQPACKET listener");
 	if (fd_readable(sfd, 0))
 		fail_msg("SEQPACKET listener got a connection for a STREAM "
 		    "REQUEST");
@@ -2418,19 +2591,20 @@ seq_exchange(struct link *l)
 	free(got);
 }
 
+/* A SEQPACKET connection made by the host or by the guest: messages both
+ * ways. */
 static void
-test_seqpacket_host(void **state)
+seq_test(bool by_host)
 {
 	struct guest *g;
 	struct link l;
-	int dev;
 
-	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	host_connect(g, T_SEQPACKET, 2000, 65536, &l);
+	g = vs_guest(0, "");
+	if (by_host)
+		host_connect(g, T_SEQPACKET, 2000, 65536, &l);
+	else
+		guest_link(g, T_SEQPACKET, 65536, &l);
 	seq_exchange(&l);
 	link_close_guest(&l, "seqpacket");
 	g_queues_ok(g, "at the end");
@@ -2438,23 +2612,17 @@ test_seqpacket_host(void **state)
 }
 
 static void
+test_seqpacket_host(void **state)
+{
+	(void)state;
+	seq_test(true);
+}
+
+static void
 test_seqpacket_guest(void **state)
 {
-	struct guest *g;
-	struct link l;
-	int lfd, dev;
-
 	(void)state;
-	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_SEQPACKET);
-	guest_connect(g, T_SEQPACKET, 7000, lfd, 65536, &l);
-	seq_exchange(&l);
-	link_close_guest(&l, "seqpacket");
-	g_queues_ok(g, "at the end");
-	vs_stop();
+	seq_test(false);
 }
 
 /* (extra) A driver that did not accept SEQPACKET gets no SEQPACKET. */
@@ -2462,30 +2630,22 @@ static void
 test_seqpacket_off(void **state)
 {
 	struct match any = { ANY64, ANY32, ANY32, OPB(OP_REQUEST) };
-	char sp[PATH_MAX + 16], desc[256];
+	char sp[PATH_MAX + 16];
 	struct guest *g;
-	struct pkt *p;
-	struct conn c;
 	struct sockaddr_un sun;
 	size_t extra;
 	int lfd, fd, dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
+	dev = vs_dev(0, "");
 	g = g_open_with(dev, ~(1ULL << F_SEQPACKET), false);
 	if (g->v->features & (1ULL << F_SEQPACKET))
 		fail_msg("test bug: SEQPACKET negotiated");
 	g_probe(g);
 	lfd = h_listen_port(dev, 7000, SOCK_SEQPACKET);
-	c_init(&c, g, HOST_CID, g->next_port++, 7000, T_SEQPACKET, 65536);
-	c_send(&c, OP_REQUEST, 0, NULL, 0);
-	if ((p = c_take(&c, 0, WAIT_MS)) == NULL || p->h.op != OP_RST)
-		fail_msg("(extra) SEQPACKET REQUEST without the feature: want "
-		    "RST, got %s", p ? pkt_desc(&p->h, desc, sizeof(desc)) :
-		    "nothing");
-	free(p);
+	g_refused(g, HOST_CID, 7000, T_SEQPACKET, 0,
+	    "(extra) SEQPACKET REQUEST without the feature");
 	if (fd_readable(lfd, 0))
 		fail_msg("(extra) SEQPACKET REQUEST without the feature reached "
 		    "the host");
@@ -2522,13 +2682,10 @@ test_credit_to_guest(void **state)
 	struct pkt *p;
 	size_t have = 0, n, want, bad;
 	unsigned round = 0;
-	int dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
+	g = vs_guest(0, "");
 	host_connect(g, T_STREAM, 1234, 4096, &l);
 	if ((data = malloc(total)) == NULL || (got = malloc(total)) == NULL)
 		fail_msg("malloc");
@@ -2584,20 +2741,11 @@ static size_t
 fill_up(struct conn *c, uint32_t seed, size_t cap)
 {
 	int64_t deadline = now_ms() + 20000;
-	uint8_t chunk[TX_PAYLOAD];
 	size_t sent = 0, n;
 	unsigned zero = 0;
-	struct match m;
-	struct pkt *p;
-	int64_t credit;
 
 	while (zero < 3) {
-		credit = c_credit(c);
-		if (credit > 0) {
-			n = credit < (int64_t)sizeof(chunk) ? (size_t)credit :
-			    sizeof(chunk);
-			pat_fill(chunk, n, seed, c->tx_cnt);
-			c_send(c, OP_RW, 0, chunk, (uint32_t)n);
+		if ((n = c_send_pat(c, seed, c->tx_cnt, SIZE_MAX)) > 0) {
 			sent += n;
 			zero = 0;
 			if (sent > cap)
@@ -2608,16 +2756,7 @@ fill_up(struct conn *c, uint32_t seed, size_t cap)
 		}
 		if (now_ms() >= deadline)
 			fail_msg("fill: 20 s");
-		/* A fresh answer, not an older update still in the backlog
-		 * (the credit itself is learnt from every packet as it
-		 * arrives). */
-		g_pull(c->g, 0);
-		m = c_match(c, OPB(OP_CREDIT_UPDATE));
-		g_purge(c->g, &m);
-		c_send(c, OP_CREDIT_REQUEST, 0, NULL, 0);
-		if ((p = c_take(c, OPB(OP_CREDIT_UPDATE), WAIT_MS)) == NULL)
-			fail_msg("no CREDIT_UPDATE answer to CREDIT_REQUEST");
-		free(p);
+		free(c_ask_credit(c));
 		if (c_ended(c))
 			fail_msg("connection ended while filling (%zu bytes)",
 			    sent);
@@ -2639,15 +2778,11 @@ test_credit_to_host(void **state)
 	uint32_t fwd0;
 	struct pkt *p;
 	bool eof;
-	int lfd, dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 4096, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
-	guest_connect(g, T_STREAM, 7000, lfd, 65536, &h);
+	g = vs_guest(4096, "");
+	guest_link(g, T_STREAM, 65536, &h);
 	host_connect(g, T_STREAM, 1234, 65536, &l);
 	if (l.c.peer_buf_alloc != 4096)
 		fail_msg("REQUEST buf_alloc %u, buffer_size is 4096",
@@ -2712,59 +2847,44 @@ test_credit_to_host(void **state)
 	vs_stop();
 }
 
+/* CREDIT_REQUEST on link i: the answer must say buffer_size 65536 and fwd
+ * bytes forwarded. */
+static void
+credit_expect(struct link *l, int i, uint32_t fwd)
+{
+	struct pkt *p = c_ask_credit(&l->c);
+	char desc[256];
+
+	if (p->h.buf_alloc != 65536 || p->h.fwd_cnt != fwd)
+		fail_msg("link %d: CREDIT_UPDATE after %u bytes forwarded: want "
+		    "buf_alloc 65536 fwd_cnt %u, got %s", i, fwd, fwd,
+		    pkt_desc(&p->h, desc, sizeof(desc)));
+	free(p);
+}
+
 /* CREDIT_REQUEST => CREDIT_UPDATE with buffer_size and the bytes
  * forwarded, on both kinds of connection. */
 static void
 test_credit_request(void **state)
 {
-	uint8_t data[10000], got[10000];
+	uint8_t data[10000];
 	struct guest *g;
 	struct link l[2];
-	struct pkt *p;
-	char desc[256];
-	bool eof;
-	int lfd, dev, i;
+	int i;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 65536, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
+	g = vs_guest(65536, "");
 	host_connect(g, T_STREAM, 1234, 65536, &l[0]);
-	guest_connect(g, T_STREAM, 7000, lfd, 65536, &l[1]);
+	guest_link(g, T_STREAM, 65536, &l[1]);
+	pat_fill(data, sizeof(data), 60, 0);
 	for (i = 0; i < 2; i++) {
-		struct match m = c_match(&l[i].c, OPB(OP_CREDIT_UPDATE));
-
-		g_pull(g, 0);
-		g_purge(g, &m);
-		c_send(&l[i].c, OP_CREDIT_REQUEST, 0, NULL, 0);
-		if ((p = c_take(&l[i].c, OPB(OP_CREDIT_UPDATE), WAIT_MS)) ==
-		    NULL)
-			fail_msg("link %d: no CREDIT_UPDATE for CREDIT_REQUEST",
-			    i);
-		if (p->h.buf_alloc != 65536 || p->h.fwd_cnt != 0)
-			fail_msg("link %d: fresh CREDIT_UPDATE %s", i,
-			    pkt_desc(&p->h, desc, sizeof(desc)));
-		free(p);
-		pat_fill(data, sizeof(data), 60, 0);
+		credit_expect(&l[i], i, 0);
 		c_send(&l[i].c, OP_RW, 0, data, 4000);
 		c_send(&l[i].c, OP_RW, 0, data + 4000, 6000);
-		if (h_read_full(l[i].hfd, got, sizeof(got), WAIT_MS, &eof) !=
-		    sizeof(got) || memcmp(data, got, sizeof(got)) != 0)
-			fail_msg("link %d: 10000 bytes not forwarded", i);
-		g_pull(g, 0);
-		g_purge(g, &m);
-		c_send(&l[i].c, OP_CREDIT_REQUEST, 0, NULL, 0);
-		if ((p = c_take(&l[i].c, OPB(OP_CREDIT_UPDATE), WAIT_MS)) ==
-		    NULL)
-			fail_msg("link %d: no CREDIT_UPDATE for CREDIT_REQUEST",
-			    i);
-		if (p->h.buf_alloc != 65536 || p->h.fwd_cnt != 10000)
-			fail_msg("link %d: CREDIT_UPDATE after 10000 bytes "
-			    "forwarded: want buf_alloc 65536 fwd_cnt 10000, got "
-			    "%s", i, pkt_desc(&p->h, desc, sizeof(desc)));
-		free(p);
+		h_expect(&l[i], data, sizeof(data), i ? "guest-initiated" :
+		    "host-initiated");
+		credit_expect(&l[i], i, 10000);
 	}
 	g_queues_ok(g, "at the end");
 	vs_stop();
@@ -2779,31 +2899,22 @@ test_credit_request(void **state)
 static void
 test_shutdown_guest_send(void **state)
 {
-	uint8_t data[20000], got[20000];
+	uint8_t data[20000];
 	struct guest *g;
 	struct link l;
 	struct pkt *p;
-	size_t n, extra;
-	bool eof;
-	int dev;
+	size_t off, extra;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
+	g = vs_guest(0, "");
 	host_connect(g, T_STREAM, 1234, 65536, &l);
 	pat_fill(data, sizeof(data), 70, 0);
-	c_send(&l.c, OP_RW, 0, data, 4096);
-	c_send(&l.c, OP_RW, 0, data + 4096, 4096);
-	c_send(&l.c, OP_RW, 0, data + 8192, 4096);
-	c_send(&l.c, OP_RW, 0, data + 12288, 4096);
-	c_send(&l.c, OP_RW, 0, data + 16384, sizeof(data) - 16384);
+	for (off = 0; off < sizeof(data); off += 4096)
+		c_send(&l.c, OP_RW, 0, data + off, sizeof(data) - off < 4096 ?
+		    sizeof(data) - off : 4096);
 	c_send(&l.c, OP_SHUTDOWN, SHUT_F_SEND, NULL, 0);
-	n = h_read_full(l.hfd, got, sizeof(got), WAIT_MS, &eof);
-	if (n != sizeof(got) || memcmp(data, got, n) != 0)
-		fail_msg("host read %zu of %zu bytes before SHUTDOWN(SEND)%s", n,
-		    sizeof(got), eof ? " then EOF: data lost" : "");
+	h_expect(&l, data, sizeof(data), "before SHUTDOWN(SEND)");
 	if (h_wait_eof(l.hfd, WAIT_MS, &extra) != 1)
 		fail_msg("host socket: no EOF after the guest's SHUTDOWN(SEND)");
 	if ((p = c_take(&l.c, OPB(OP_RST), 0)) != NULL)
@@ -2813,21 +2924,9 @@ test_shutdown_guest_send(void **state)
 	pat_fill(data, 5000, 71, 0);
 	if (h_write(l.hfd, data, 5000, WAIT_MS) != 5000)
 		fail_msg("host write after the guest's SHUTDOWN(SEND) failed");
-	n = c_recv(&l.c, got, 5000, WAIT_MS, true);
-	if (n != 5000 || memcmp(data, got, n) != 0)
-		fail_msg("after the guest's SHUTDOWN(SEND), the host's 5000 "
-		    "bytes: guest got %zu", n);
+	g_expect(&l, data, 5000, "after the guest's SHUTDOWN(SEND)");
 	/* The host closes: the guest hears of it. */
-	h_close(l.hfd);
-	if ((p = c_take(&l.c, OPB(OP_SHUTDOWN) | OPB(OP_RST), WAIT_MS)) ==
-	    NULL)
-		fail_msg("host closed: no SHUTDOWN or RST for the guest");
-	if (p->h.op == OP_SHUTDOWN) {
-		free(p);
-		c_send(&l.c, OP_RST, 0, NULL, 0);
-	} else
-		free(p);
-	c_forget(&l.c);
+	link_end(&l, false, "host closed after the guest's SHUTDOWN(SEND)");
 	g_queues_ok(g, "at the end");
 	vs_stop();
 }
@@ -2837,31 +2936,24 @@ test_shutdown_guest_send(void **state)
 static void
 test_shutdown_host_close(void **state)
 {
-	uint8_t data[30000], got[30000];
+	uint8_t data[30000];
 	struct match m;
 	struct guest *g;
 	struct link l;
 	struct pkt *p;
 	char desc[256];
-	size_t n;
-	int dev, i;
+	int i;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
+	g = vs_guest(0, "");
 	for (i = 0; i < 2; i++) {
 		host_connect(g, T_STREAM, 1234, 65536, &l);
 		pat_fill(data, sizeof(data), 80 + i, 0);
 		if (h_write(l.hfd, data, sizeof(data), WAIT_MS) != sizeof(data))
 			fail_msg("host write");
 		h_close(l.hfd);
-		n = c_recv(&l.c, got, sizeof(got), WAIT_MS, true);
-		if (n != sizeof(got) || memcmp(data, got, n) != 0)
-			fail_msg("host wrote %zu bytes and closed: the guest got "
-			    "%zu%s", sizeof(data), n, n == sizeof(got) ?
-			    " differing" : "");
+		g_expect(&l, data, sizeof(data), "host wrote and closed");
 		if ((p = c_take(&l.c, OPB(OP_SHUTDOWN) | OPB(OP_RST), WAIT_MS))
 		    == NULL)
 			fail_msg("host closed: no SHUTDOWN or RST");
@@ -2905,19 +2997,15 @@ test_shutdown_host_close(void **state)
 static void
 test_shutdown_guest_both(void **state)
 {
-	uint8_t data[9000], got[9000];
+	uint8_t data[9000];
 	struct guest *g;
 	struct link l;
-	size_t n;
-	bool eof;
-	int lfd, dev, i;
+	int lfd, i;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
+	g = vs_guest(0, "");
+	lfd = h_listen_port(g->dev, 7000, SOCK_STREAM);
 	for (i = 0; i < 2; i++) {
 		if (i == 0)
 			host_connect(g, T_STREAM, 1234, 65536, &l);
@@ -2927,11 +3015,8 @@ test_shutdown_guest_both(void **state)
 		c_send(&l.c, OP_RW, 0, data, 4500);
 		c_send(&l.c, OP_RW, 0, data + 4500, 4500);
 		c_send(&l.c, OP_SHUTDOWN, 3, NULL, 0);
-		n = h_read_full(l.hfd, got, sizeof(got), WAIT_MS, &eof);
-		if (n != sizeof(got) || memcmp(data, got, n) != 0)
-			fail_msg("%s: host read %zu of the %zu bytes sent "
-			    "before SHUTDOWN(3)", i ? "guest-initiated" :
-			    "host-initiated", n, sizeof(got));
+		h_expect(&l, data, sizeof(data), i ? "guest-initiated, before "
+		    "SHUTDOWN(3)" : "host-initiated, before SHUTDOWN(3)");
 		link_close_guest(&l, i ? "guest-initiated SHUTDOWN(3)" :
 		    "host-initiated SHUTDOWN(3)");
 	}
@@ -2951,13 +3036,10 @@ test_shutdown_host_half(void **state)
 	char desc[256];
 	size_t n;
 	bool eof;
-	int dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
+	g = vs_guest(0, "");
 	host_connect(g, T_STREAM, 1234, 65536, &l);
 	pat_fill(data, sizeof(data), 95, 0);
 	h_write(l.hfd, data, sizeof(data), WAIT_MS);
@@ -2990,50 +3072,25 @@ test_shutdown_host_half(void **state)
  * ==================================================================== */
 
 static void
-expect_end(struct conn *c, const char *what)
-{
-	struct pkt *p;
-
-	if ((p = c_take(c, OPB(OP_RST) | OPB(OP_SHUTDOWN), WAIT_MS)) == NULL)
-		fail_msg("%s: the guest got neither RST nor SHUTDOWN", what);
-	if (p->h.op == OP_SHUTDOWN) {
-		free(p);
-		c_send(c, OP_RST, 0, NULL, 0);
-	} else
-		free(p);
-	c_forget(c);
-}
-
-static void
 test_host_gone(void **state)
 {
-	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
 	uint8_t chunk[4096];
 	struct guest *g;
 	struct link h, l;
-	struct pkt *p;
 	pid_t worker;
-	int lfd, lfd2, fd, dev, i;
+	int lfd2, fd, i;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
-	lfd2 = h_listen_port(dev, 7001, SOCK_STREAM);
-	guest_connect(g, T_STREAM, 7000, lfd, 65536, &h);
+	g = vs_guest(0, "");
+	guest_link(g, T_STREAM, 65536, &h);
+	lfd2 = h_listen_port(g->dev, 7001, SOCK_STREAM);
 	worker = worker_wait("vm1-vsock");
 	memset(chunk, 'z', sizeof(chunk));
 
 	/* 1: the host hangs up before the guest answers its REQUEST; the
 	 * guest accepts: "OK" goes to a closed socket. */
-	fd = h_connect(E.uds[dev], SOCK_STREAM);
-	h_write(fd, "CONNECT 1234\n", 13, WAIT_MS);
-	if ((p = g_take(g, &m, WAIT_MS)) == NULL)
-		fail_msg("no REQUEST");
-	c_init(&l.c, g, HOST_CID, 1234, p->h.src_port, T_STREAM, 65536);
-	free(p);
+	host_request_conn(g, "CONNECT 1234\n", &fd, &l.c);
 	h_close(fd);
 	sleep_ms(50);
 	c_send(&l.c, OP_RESPONSE, 0, NULL, 0);
@@ -3081,14 +3138,12 @@ test_many_conns(void **state)
 	struct guest *g;
 	bool done;
 	ssize_t r;
-	int lfd, dev, i, j;
+	int lfd, i, j;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 16384, ", \"max_connections\": 24");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
+	g = vs_guest(16384, ", \"max_connections\": 24");
+	lfd = h_listen_port(g->dev, 7000, SOCK_STREAM);
 	for (i = 0; i < NMANY; i++) {
 		if (i % 2 == 0)
 			host_connect(g, T_STREAM, 1000 + (uint32_t)i % 4, 8192,
@@ -3106,20 +3161,10 @@ test_many_conns(void **state)
 		sent[i] = rcvd[i] = hrcvd[i] = hsent[i] = 0;
 	}
 	/* A 25th is refused: max_connections 24. */
-	{
-		struct conn c;
-		struct pkt *p;
-
-		c_init(&c, g, HOST_CID, g->next_port++, 7000, T_STREAM, 8192);
-		c_send(&c, OP_REQUEST, 0, NULL, 0);
-		if ((p = c_take(&c, 0, WAIT_MS)) == NULL || p->h.op != OP_RST)
-			fail_msg("a 25th connection with max_connections 24 was "
-			    "not refused with RST");
-		free(p);
-		c_forget(&c);
-		if (fd_readable(lfd, 100))
-			fail_msg("the 25th connection reached the host");
-	}
+	g_refused(g, HOST_CID, 7000, T_STREAM, 0,
+	    "a 25th connection with max_connections 24");
+	if (fd_readable(lfd, 100))
+		fail_msg("the 25th connection reached the host");
 	/* Every connection both ways at once, 64 KiB each, interleaved. */
 	deadline = now_ms() + 30000;
 	next_ask = now_ms() + 500;
@@ -3127,16 +3172,8 @@ test_many_conns(void **state)
 		done = true;
 		for (i = 0; i < NMANY; i++) {
 			/* guest -> host, pattern 200+i */
-			if (sent[i] < len && c_credit(&l[i].c) > 0) {
-				n = len - sent[i];
-				if (n > 4096)
-					n = 4096;
-				if ((int64_t)n > c_credit(&l[i].c))
-					n = (size_t)c_credit(&l[i].c);
-				pat_fill(chunk, n, 200 + (uint32_t)i, sent[i]);
-				c_send(&l[i].c, OP_RW, 0, chunk, (uint32_t)n);
-				sent[i] += n;
-			}
+			sent[i] += c_send_pat(&l[i].c, 200 + (uint32_t)i,
+			    sent[i], len - sent[i]);
 			r = h_read(l[i].hfd, chunk, sizeof(chunk), 0, NULL);
 			if (r > 0) {
 				if (pat_diff(chunk, (size_t)r, 200 + (uint32_t)i,
@@ -3196,42 +3233,40 @@ test_many_conns(void **state)
  * g2, D (CID 6) in none.
  * ==================================================================== */
 
+/* The first n of those devices; vhostd started. */
 static void
-sib_config(void)
+sib_config(int n)
 {
-	add_vsock("vmA-vsock", 3, 0, ", \"group\": \"g1\"");
-	add_vsock("vmB-vsock", 4, 0, ", \"group\": \"g1\"");
-	add_vsock("vmC-vsock", 5, 0, ", \"group\": \"g2\"");
-	add_vsock("vmD-vsock", 6, 0, "");
+	static const struct {
+		const char	*id;
+		uint64_t	 cid;
+		const char	*extra;
+	} sibs[] = {
+		{ "vmA-vsock", 3, ", \"group\": \"g1\"" },
+		{ "vmB-vsock", 4, ", \"group\": \"g1\"" },
+		{ "vmC-vsock", 5, ", \"group\": \"g2\"" },
+		{ "vmD-vsock", 6, "" },
+	};
+	int i;
+
+	for (i = 0; i < n; i++)
+		add_vsock(sibs[i].id, sibs[i].cid, 0, sibs[i].extra);
 	vs_start();
 }
 
-/* A guest REQUEST to (cid, port) must be refused with RST, and the
- * guests in `quiet` must see nothing. */
+/* A guest REQUEST to (cid, port) must be refused with RST, and the other
+ * guests (with a VMM) must see nothing. */
 static void
-sib_refused(struct guest *a, uint64_t cid, uint32_t port,
-    struct guest *const *quiet, unsigned nq, const char *what)
+sib_refused(struct guest *a, uint64_t cid, uint32_t port, const char *what)
 {
 	struct match any = { ANY64, ANY32, ANY32, 0 };
-	struct conn c;
-	struct pkt *p;
-	char desc[256];
-	unsigned i;
+	int i;
 
-	c_init(&c, a, cid, a->next_port++, port, T_STREAM, 65536);
-	c_send(&c, OP_REQUEST, 0, NULL, 0);
-	if ((p = c_take(&c, 0, WAIT_MS)) == NULL)
-		fail_msg("%s: no answer to %s's REQUEST to %llu:%u", what,
-		    a->name, (unsigned long long)cid, port);
-	if (p->h.op != OP_RST)
-		fail_msg("%s: %s's REQUEST to %llu:%u: want RST, got %s", what,
-		    a->name, (unsigned long long)cid, port,
-		    pkt_desc(&p->h, desc, sizeof(desc)));
-	free(p);
-	c_forget(&c);
-	for (i = 0; i < nq; i++)
-		if (quiet[i] != NULL && !g_quiet(quiet[i], &any, 100))
-			fail_msg("%s: %s got a packet", what, quiet[i]->name);
+	g_refused(a, cid, port, T_STREAM, 0, what);
+	for (i = 0; i < DAEMON_MAX_DEVS; i++)
+		if (E.g[i] != NULL && E.g[i] != a &&
+		    !g_quiet(E.g[i], &any, 100))
+			fail_msg("%s: %s got a packet", what, E.g[i]->name);
 }
 
 /* A (guest) connects to B (guest) port `port`; B takes the REQUEST and
@@ -3276,29 +3311,31 @@ sib_connect(struct guest *a, struct guest *b, uint32_t port,
 	return !refuse;
 }
 
+/* Siblings A and B only, their guests, and A connected to B's port 5000. */
+static void
+sib_pair(struct guest **a, struct guest **b, struct conn *ca,
+    struct conn *cb)
+{
+	sib_config(2);
+	*a = g_open(0);
+	*b = g_open(1);
+	sib_connect(*a, *b, 5000, ca, cb, false);
+}
+
 /* guest -> guest through vhostd: len bytes from src to dst, credit both
  * ways as drivers do. */
 static void
 xfer_g2g(struct conn *src, struct conn *dst, uint32_t seed, size_t len)
 {
 	int64_t deadline = now_ms() + 15000, next_ask = 0;
-	size_t sent = 0, got = 0, n, bad;
-	uint8_t chunk[TX_PAYLOAD], *buf;
+	size_t sent = 0, got = 0, bad;
 	unsigned asked = 0;
+	uint8_t *buf;
 
 	if ((buf = calloc(1, len)) == NULL)
 		fail_msg("malloc");
 	while (got < len) {
-		if (sent < len && c_credit(src) > 0) {
-			n = len - sent;
-			if (n > sizeof(chunk))
-				n = sizeof(chunk);
-			if ((int64_t)n > c_credit(src))
-				n = (size_t)c_credit(src);
-			pat_fill(chunk, n, seed, sent);
-			c_send(src, OP_RW, 0, chunk, (uint32_t)n);
-			sent += n;
-		}
+		sent += c_send_pat(src, seed, sent, len - sent);
 		got += c_recv(dst, buf + got, len - got, 5, true);
 		g_pull(src->g, 0);
 		if (sent < len && c_credit(src) <= 0) {
@@ -3337,7 +3374,7 @@ test_sib_connect(void **state)
 
 	(void)state;
 	SKIP_IF_NONE();
-	sib_config();
+	sib_config(4);
 	a = g_open(0);
 	b = g_open(1);
 	c = g_open(2);
@@ -3388,34 +3425,23 @@ test_sib_connect(void **state)
 static void
 test_sib_refused(void **state)
 {
-	struct guest *a, *b, *c, *dd, *q[3];
+	struct guest *a, *b, *c, *dd;
 	struct conn ca, cb;
 
 	(void)state;
 	SKIP_IF_NONE();
-	sib_config();
+	sib_config(4);
 	a = g_open(0);
 	c = g_open(2);
 	dd = g_open(3);
 	/* B has no VMM yet. */
-	q[0] = c;
-	q[1] = dd;
-	sib_refused(a, 4, 5000, q, 2, "sibling without a front-end");
+	sib_refused(a, 4, 5000, "sibling without a front-end");
 	b = g_open(1);
-	q[0] = b;
-	q[1] = c;
-	q[2] = dd;
-	sib_refused(a, 5, 5000, q, 3, "device of another group");
-	sib_refused(a, 77, 5000, q, 3, "unknown CID");
-	sib_refused(a, 6, 5000, q, 3, "device in no group");
-	q[0] = a;
-	q[1] = b;
-	q[2] = c;
-	sib_refused(dd, 3, 5000, q, 3, "from a device in no group");
-	q[0] = a;
-	q[1] = b;
-	q[2] = dd;
-	sib_refused(c, 3, 5000, q, 3, "from another group");
+	sib_refused(a, 5, 5000, "device of another group");
+	sib_refused(a, 77, 5000, "unknown CID");
+	sib_refused(a, 6, 5000, "device in no group");
+	sib_refused(dd, 3, 5000, "from a device in no group");
+	sib_refused(c, 3, 5000, "from another group");
 	/* B refuses A with RST: A gets RST. */
 	sib_connect(a, b, 5000, &ca, &cb, true);
 	/* And then accepts. */
@@ -3434,9 +3460,7 @@ test_sib_refused(void **state)
 		free(p);
 	}
 	c_forget(&ca);
-	q[0] = c;
-	q[1] = dd;
-	sib_refused(a, 4, 5001, q, 2, "sibling whose front-end left");
+	sib_refused(a, 4, 5001, "sibling whose front-end left");
 	vs_stop();
 }
 
@@ -3450,29 +3474,15 @@ test_sib_refused(void **state)
 static void
 test_host_pipelined(void **state)
 {
-	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
-	static const char msg[] = "CONNECT 1234\nHELLO, GUEST";
 	char line[64], want[64];
-	uint8_t got[32];
 	struct guest *g;
 	struct link l;
-	struct pkt *p;
-	size_t n;
 	ssize_t r;
-	int dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	l.hfd = h_connect(E.uds[dev], SOCK_STREAM);
-	h_write(l.hfd, msg, sizeof(msg) - 1, WAIT_MS);
-	if ((p = g_take(g, &m, WAIT_MS)) == NULL)
-		fail_msg("CONNECT line followed by data in one write: no "
-		    "REQUEST");
-	c_init(&l.c, g, HOST_CID, 1234, p->h.src_port, T_STREAM, 65536);
-	free(p);
+	g = vs_guest(0, "");
+	host_request_conn(g, "CONNECT 1234\nHELLO, GUEST", &l.hfd, &l.c);
 	/* No data before the guest accepted. */
 	{
 		struct match rw = c_match(&l.c, OPB(OP_RW));
@@ -3485,12 +3495,8 @@ test_host_pipelined(void **state)
 	snprintf(want, sizeof(want), "OK %u\n", l.c.pport);
 	if (r <= 0 || strcmp(line, want) != 0)
 		fail_msg("pipelined CONNECT: no OK line (%zd)", r);
-	n = c_recv(&l.c, got, 12, WAIT_MS, true);
-	if (n != 12 || memcmp(got, "HELLO, GUEST", 12) != 0)
-		fail_msg("the bytes after the CONNECT line: guest got %zu "
-		    "(\"%.*s\"), want \"HELLO, GUEST\"", n, (int)n, got);
-	link_ping(&l, "pipelined");
-	link_close_guest(&l, "pipelined");
+	g_expect(&l, "HELLO, GUEST", 12, "the bytes after the CONNECT line");
+	link_done(&l, "pipelined");
 	vs_stop();
 }
 
@@ -3500,12 +3506,11 @@ test_small_rx(void **state)
 {
 	struct guest *g;
 	struct link l;
-	int lfd, dev;
+	int dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
+	dev = vs_dev(0, "");
 	E.rx_data = 300;
 	g = g_open_with(dev, ~0ULL, true);
 	g_probe(g);
@@ -3513,8 +3518,7 @@ test_small_rx(void **state)
 	xfer_h2g(l.hfd, &l.c, 120, 20000);
 	xfer_g2h(&l.c, l.hfd, 121, 20000);
 	link_close_guest(&l, "small rx, stream");
-	lfd = h_listen_port(dev, 7000, SOCK_SEQPACKET);
-	guest_connect(g, T_SEQPACKET, 7000, lfd, 65536, &l);
+	guest_link(g, T_SEQPACKET, 65536, &l);
 	{
 		uint8_t msg[1000], got[1000];
 		ssize_t n;
@@ -3536,29 +3540,23 @@ test_small_rx(void **state)
 static void
 test_big_packet(void **state)
 {
-	static uint8_t data[65536], got[65536];
+	static uint8_t data[65536];
 	struct guest *g;
 	struct link l;
 	struct pkt *p;
-	size_t n;
-	bool eof;
-	int dev, i;
+	int i;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
+	g = vs_guest(0, "");
 	host_connect(g, T_STREAM, 1234, 65536, &l);
 	for (i = 0; i < 2; i++) {
 		g->tx_layout = i ? TX_ONE : TX_SPLIT;
 		pat_fill(data, sizeof(data), 130 + (uint32_t)i, 0);
 		c_send(&l.c, OP_RW, 0, data, sizeof(data));
-		n = h_read_full(l.hfd, got, sizeof(got), WAIT_MS, &eof);
-		if (n != sizeof(got) || memcmp(data, got, n) != 0)
-			fail_msg("RW of 65536 bytes (%s): host read %zu%s",
-			    i ? "one descriptor" : "two descriptors", n,
-			    n == sizeof(got) ? " differing" : "");
+		h_expect(&l, data, sizeof(data), i ?
+		    "RW of 65536 bytes in one descriptor" :
+		    "RW of 65536 bytes in two descriptors");
 		if ((p = c_take(&l.c, OPB(OP_RST), 0)) != NULL)
 			fail_msg("RW of 65536 bytes: RST");
 	}
@@ -3573,26 +3571,18 @@ test_big_packet(void **state)
 static void
 test_guest_silent(void **state)
 {
-	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
 	struct guest *g;
 	struct conn c;
 	struct pkt *p;
 	struct link ok;
 	size_t extra;
 	int64_t t0;
-	int fd, dev;
+	int fd;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	fd = h_connect(E.uds[dev], SOCK_STREAM);
-	h_write(fd, "CONNECT 1234\n", 13, WAIT_MS);
-	if ((p = g_take(g, &m, WAIT_MS)) == NULL)
-		fail_msg("no REQUEST");
-	c_init(&c, g, HOST_CID, 1234, p->h.src_port, T_STREAM, 65536);
-	free(p);
+	g = vs_guest(0, "");
+	host_request_conn(g, "CONNECT 1234\n", &fd, &c);
 	t0 = now_ms();
 	if (h_wait_eof(fd, 15000, &extra) != 1)
 		fail_msg("(extra) the guest never answered: host socket still "
@@ -3618,7 +3608,7 @@ static void
 test_sib_credit(void **state)
 {
 	const size_t total = 64 * 1024;
-	uint8_t chunk[TX_PAYLOAD], *got;
+	uint8_t *got;
 	struct guest *a, *b;
 	struct conn ca, cb;
 	size_t sent = 0, have = 0, n;
@@ -3627,12 +3617,7 @@ test_sib_credit(void **state)
 
 	(void)state;
 	SKIP_IF_NONE();
-	add_vsock("vmA-vsock", 3, 0, ", \"group\": \"g1\"");
-	add_vsock("vmB-vsock", 4, 0, ", \"group\": \"g1\"");
-	vs_start();
-	a = g_open(0);
-	b = g_open(1);
-	sib_connect(a, b, 5000, &ca, &cb, false);
+	sib_pair(&a, &b, &ca, &cb);
 	cb.buf_alloc = 4096;
 	c_send(&cb, OP_CREDIT_UPDATE, 0, NULL, 0);
 	if ((got = malloc(total)) == NULL)
@@ -3640,15 +3625,8 @@ test_sib_credit(void **state)
 	deadline = now_ms() + 20000;
 	while (have < total) {
 		/* A sends what its credit allows. */
-		while (sent < total && c_credit(&ca) > 0) {
-			n = total - sent < sizeof(chunk) ? total - sent :
-			    sizeof(chunk);
-			if ((int64_t)n > c_credit(&ca))
-				n = (size_t)c_credit(&ca);
-			pat_fill(chunk, n, 140, sent);
-			c_send(&ca, OP_RW, 0, chunk, (uint32_t)n);
+		while ((n = c_send_pat(&ca, 140, sent, total - sent)) > 0)
 			sent += n;
-		}
 		if (sent < total && now_ms() - last_ask > 300) {
 			c_send(&ca, OP_CREDIT_REQUEST, 0, NULL, 0);
 			last_ask = now_ms();
@@ -3698,13 +3676,31 @@ enum bexpect {
 	B_OK,		/* a valid packet: the attack checked it all */
 };
 
+/* Where the packet of a row goes. */
+enum bto {
+	TO_VICTIM,	/* the victim connection's tuple */
+	TO_LISTENER,	/* a new guest port to host port 7100 (a REQUEST) */
+	TO_NOCONN,	/* a connection that does not exist: 40001 -> 2:9999 */
+	TO_CHAIN,	/* a victim RW header in a raw chain of dlen bytes */
+};
+
 struct bctx;
 struct badrow {
 	const char	*name;
-	void		(*attack)(struct bctx *);
+	void		(*attack)(struct bctx *);	/* NULL: a_packet */
 	enum bexpect	 expect;
 	uint32_t	 bufsize;	/* 0: default */
 	uint32_t	 maxconn;	/* 0: default */
+	/* The packet of a_packet; a header field of 0 is the usual one. */
+	enum bto	 to;
+	uint16_t	 op;
+	uint16_t	 type;		/* 0: T_STREAM */
+	uint32_t	 len;
+	uint32_t	 flags;
+	uint64_t	 src_cid;	/* not 0: foreign (RST may go there) */
+	const char	*data;		/* the payload given, NULL: 'E's */
+	uint32_t	 dlen;		/* its bytes */
+	enum txl	 layout;
 };
 
 struct bctx {
@@ -3721,177 +3717,69 @@ struct bctx {
 	size_t		 host_max;	/* bytes the host victim may get */
 };
 
-static struct vsock_hdr
-bad_hdr(struct bctx *b, uint16_t op, uint32_t len)
+/* The packet the row describes, put on tx; where an RST for it would come
+ * in b->answer. */
+static void
+a_packet(struct bctx *b)
 {
+	static uint8_t evil[65537];
+	const struct badrow *r = b->r;
 	struct vsock_hdr h = {
-		.src_cid = b->g->cid, .dst_cid = HOST_CID,
-		.src_port = b->victim.c.lport, .dst_port = b->victim.c.pport,
-		.len = len, .type = T_STREAM, .op = op,
-		.buf_alloc = b->victim.c.buf_alloc,
-		.fwd_cnt = b->victim.c.fwd_cnt,
+		.src_cid = r->src_cid != 0 ? r->src_cid : b->g->cid,
+		.dst_cid = HOST_CID, .len = r->len,
+		.type = r->type != 0 ? r->type : T_STREAM, .op = r->op,
+		.flags = r->flags, .buf_alloc = 65536,
 	};
+	const void *data = r->data;
+	struct vuf_seg s;
+	uint64_t gpa;
 
-	b->on_victim = true;
-	b->answer = c_match(&b->victim.c, OPB(OP_RST));
-	return h;
-}
-
-static struct vsock_hdr
-bad_req(struct bctx *b)
-{
-	uint32_t lport = b->g->next_port++;
-	struct vsock_hdr h = {
-		.src_cid = b->g->cid, .dst_cid = HOST_CID, .src_port = lport,
-		.dst_port = 7100, .type = T_STREAM, .op = OP_REQUEST,
-		.buf_alloc = 65536,
-	};
-
-	b->on_listener = true;
-	b->answer = (struct match){ ANY64, 7100, lport, OPB(OP_RST) };
-	return h;
-}
-
-static void
-a_src_cid_req(struct bctx *b)
-{
-	struct vsock_hdr h = bad_req(b);
-
-	h.src_cid = 99;
-	b->g->foreign_ok = true;	/* an RST may go back to 99 */
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
-}
-
-static void
-a_src_cid_rw(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 8);
-
-	h.src_cid = 99;
-	b->g->foreign_ok = true;
-	g_xmit(b->g, &h, "EVILEVIL", 8, TX_SPLIT);
-}
-
-static void
-a_src_cid_host(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 8);
-
-	h.src_cid = HOST_CID;		/* pretends to be the host */
-	b->g->foreign_ok = true;
-	g_xmit(b->g, &h, "EVILEVIL", 8, TX_SPLIT);
-}
-
-static void
-a_op_unknown(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, 99, 0);
-
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
-}
-
-static void
-a_op_invalid(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_INVALID, 0);
-
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
-}
-
-static void
-a_op_unknown_data(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, 0x1234, 8);
-
-	g_xmit(b->g, &h, "EVILEVIL", 8, TX_SPLIT);
-}
-
-static void
-a_type_req(struct bctx *b)
-{
-	struct vsock_hdr h = bad_req(b);
-
-	h.type = 7;
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
-}
-
-static void
-a_type_rw(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 8);
-
-	h.type = 7;
-	g_xmit(b->g, &h, "EVILEVIL", 8, TX_SPLIT);
-}
-
-static void
-a_type_seq_on_stream(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 8);
-
-	h.type = T_SEQPACKET;		/* the connection is STREAM */
-	h.flags = SEQ_EOM;
-	g_xmit(b->g, &h, "EVILEVIL", 8, TX_SPLIT);
-}
-
-static void
-a_len_buf(struct bctx *b)
-{
-	uint8_t evil[100];
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 4000);
-
-	memset(evil, 'E', sizeof(evil));
-	g_xmit(b->g, &h, evil, sizeof(evil), TX_SPLIT);
-}
-
-static void
-a_len_buf_one(struct bctx *b)
-{
-	uint8_t evil[100];
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 101);
-
-	memset(evil, 'E', sizeof(evil));
-	g_xmit(b->g, &h, evil, sizeof(evil), TX_ONE);
-}
-
-static void
-a_len_nopayload(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 100);
-
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
+	switch (r->to) {
+	case TO_VICTIM:
+	case TO_CHAIN:
+		h.src_port = b->victim.c.lport;
+		h.dst_port = b->victim.c.pport;
+		h.buf_alloc = b->victim.c.buf_alloc;
+		h.fwd_cnt = b->victim.c.fwd_cnt;
+		b->on_victim = r->to == TO_VICTIM;
+		b->answer = c_match(&b->victim.c, OPB(OP_RST));
+		break;
+	case TO_LISTENER:
+		h.src_port = b->g->next_port++;
+		h.dst_port = 7100;
+		b->on_listener = true;
+		b->answer = (struct match){ ANY64, 7100, h.src_port,
+		    OPB(OP_RST) };
+		break;
+	case TO_NOCONN:
+		h.src_port = 40001;
+		h.dst_port = 9999;
+		b->answer = (struct match){ HOST_CID, 9999, 40001,
+		    OPB(OP_RST) };
+		break;
+	}
+	if (r->src_cid != 0)
+		b->g->foreign_ok = true;	/* an RST may go back there */
+	if (r->to == TO_CHAIN) {
+		gpa = g_scratch(b->g, 64);
+		hdr_put(vuf_gpa_to_host(b->g->v, gpa, HDR_LEN), &h);
+		s = (struct vuf_seg){ gpa, r->dlen, false };
+		g_xmit_segs(b->g, &s, 1, r->name);
+		return;
+	}
+	if (data == NULL && r->dlen > 0) {
+		memset(evil, 'E', r->dlen);
+		data = evil;
+	}
+	g_xmit(b->g, &h, data, r->dlen, r->layout);
 }
 
 static void
 a_len_credit(struct bctx *b)
 {
-	static uint8_t evil[8192];
-	struct vsock_hdr h = bad_hdr(b, OP_RW, sizeof(evil));
-
-	memset(evil, 'E', sizeof(evil));
-	b->victim.c.tx_cnt += sizeof(evil);
+	b->victim.c.tx_cnt += b->r->dlen;
 	b->host_max = 4096;	/* at most buffer_size may go through */
-	g_xmit(b->g, &h, evil, sizeof(evil), TX_SPLIT);
-}
-
-static void
-a_len_huge(struct bctx *b)
-{
-	static uint8_t evil[65537];
-	struct vsock_hdr h = bad_hdr(b, OP_RW, sizeof(evil));
-
-	memset(evil, 'E', sizeof(evil));
-	g_xmit(b->g, &h, evil, sizeof(evil), TX_SPLIT);
-}
-
-static void
-a_len_max(struct bctx *b)
-{
-	uint8_t evil[100];
-	struct vsock_hdr h = bad_hdr(b, OP_RW, UINT32_MAX);
-
-	memset(evil, 'E', sizeof(evil));
-	g_xmit(b->g, &h, evil, sizeof(evil), TX_SPLIT);
+	a_packet(b);
 }
 
 /* (extra) A REQUEST carries no payload: refused, or dropped with a log
@@ -3899,15 +3787,13 @@ a_len_max(struct bctx *b)
 static void
 a_len_on_request(struct bctx *b)
 {
-	struct vsock_hdr h = bad_req(b);
 	uint8_t buf[64];
 	struct link l;
 	struct pkt *p;
 	char desc[256];
 	ssize_t n;
 
-	h.len = 8;
-	g_xmit(b->g, &h, "EVILEVIL", 8, TX_SPLIT);
+	a_packet(b);
 	b->on_listener = false;
 	b->answer.ops = OPB(OP_RST) | OPB(OP_RESPONSE);
 	if ((p = g_take(b->g, &b->answer, 1000)) == NULL) {
@@ -3927,117 +3813,30 @@ a_len_on_request(struct bctx *b)
 	if ((l.hfd = h_accept(b->vfd, WAIT_MS)) == -1)
 		fail_msg("(extra) REQUEST with a payload answered RESPONSE, but "
 		    "no host connection");
-	c_init(&l.c, b->g, HOST_CID, h.src_port, 7100, T_STREAM, 65536);
+	c_init(&l.c, b->g, HOST_CID, b->answer.dst_port, 7100, T_STREAM,
+	    65536);
 	n = h_read(l.hfd, buf, sizeof(buf), QUIET_MS, NULL);
 	if (n > 0)
 		fail_msg("(extra) the payload of a REQUEST reached the host: "
 		    "%zd bytes \"%.*s\"", n, (int)n, buf);
-	link_ping(&l, "connection of a REQUEST with a payload");
-	link_close_guest(&l, "connection of a REQUEST with a payload");
-}
-
-/* Packets for a connection that does not exist: 40001 -> 2:9999. */
-static void
-noconn(struct bctx *b, uint16_t op, uint32_t flags, const void *data,
-    uint32_t len)
-{
-	struct vsock_hdr h = {
-		.src_cid = b->g->cid, .dst_cid = HOST_CID, .src_port = 40001,
-		.dst_port = 9999, .len = len, .type = T_STREAM, .op = op,
-		.flags = flags, .buf_alloc = 65536,
-	};
-
-	b->answer = (struct match){ HOST_CID, 9999, 40001, OPB(OP_RST) };
-	g_xmit(b->g, &h, data, len, TX_SPLIT);
-}
-
-static void
-a_rw_noconn(struct bctx *b)
-{
-	noconn(b, OP_RW, 0, "EVILEVIL", 8);
-}
-
-static void
-a_resp_noconn(struct bctx *b)
-{
-	noconn(b, OP_RESPONSE, 0, NULL, 0);
-}
-
-static void
-a_credit_noconn(struct bctx *b)
-{
-	noconn(b, OP_CREDIT_UPDATE, 0, NULL, 0);
-}
-
-static void
-a_creq_noconn(struct bctx *b)
-{
-	noconn(b, OP_CREDIT_REQUEST, 0, NULL, 0);
-}
-
-static void
-a_shutdown_noconn(struct bctx *b)
-{
-	noconn(b, OP_SHUTDOWN, 3, NULL, 0);
+	link_done(&l, "connection of a REQUEST with a payload");
 }
 
 static void
 a_rst_noconn(struct bctx *b)
 {
-	noconn(b, OP_RST, 0, NULL, 0);
+	a_packet(b);
 	b->answer.ops = 0;		/* nothing at all may come */
-}
-
-/* RESPONSE on a live, established connection (not in connecting). */
-static void
-a_resp_established(struct bctx *b)
-{
-	struct vsock_hdr h = bad_hdr(b, OP_RESPONSE, 0);
-
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
-}
-
-static void
-raw_chain(struct bctx *b, uint32_t len, const char *what)
-{
-	uint64_t gpa = g_scratch(b->g, 64);
-	struct vsock_hdr h = bad_hdr(b, OP_RW, 0);
-	uint8_t full[HDR_LEN];
-	struct vuf_seg s = { gpa, len, false };
-
-	hdr_put(full, &h);
-	memcpy(vuf_gpa_to_host(b->g->v, gpa, HDR_LEN), full, HDR_LEN);
-	b->on_victim = false;
-	g_xmit_segs(b->g, &s, 1, what);
-}
-
-static void
-a_short_chain(struct bctx *b)
-{
-	raw_chain(b, 20, "20 bytes: shorter than a header");
-}
-
-static void
-a_short_43(struct bctx *b)
-{
-	raw_chain(b, 43, "43 bytes: one short of a header");
-}
-
-static void
-a_empty_chain(struct bctx *b)
-{
-	raw_chain(b, 0, "one descriptor of 0 bytes");
 }
 
 static void
 a_maxconn(struct bctx *b)
 {
-	struct vsock_hdr h = bad_req(b);
 	struct match any = { ANY64, ANY32, ANY32, OPB(OP_REQUEST) };
 	size_t extra;
 	int fd;
 
-	g_xmit(b->g, &h, NULL, 0, TX_SPLIT);
+	a_packet(b);
 	/* (extra) the host side is turned away too. */
 	fd = h_connect(E.uds[b->dev], SOCK_STREAM);
 	h_write(fd, "CONNECT 8001\n", 13, WAIT_MS);
@@ -4056,7 +3855,7 @@ static void
 a_split_layouts(struct bctx *b)
 {
 	uint64_t gpa = g_scratch(b->g, 256);
-	uint8_t *hp = vuf_gpa_to_host(b->g->v, gpa, 256), got[30];
+	uint8_t *hp = vuf_gpa_to_host(b->g->v, gpa, 256);
 	uint32_t lport = b->g->next_port++;
 	struct vsock_hdr h = {
 		.src_cid = b->g->cid, .dst_cid = HOST_CID, .src_port = lport,
@@ -4066,8 +3865,6 @@ a_split_layouts(struct bctx *b)
 	struct vuf_seg s[4];
 	struct link l;
 	struct pkt *p;
-	bool eof;
-	size_t n;
 
 	hdr_put(hp, &h);
 	s[0] = (struct vuf_seg){ gpa, 20, false };
@@ -4081,9 +3878,8 @@ a_split_layouts(struct bctx *b)
 		fail_msg("REQUEST with a split header: no RESPONSE");
 	free(p);
 	/* RW: header 44, payload 10 + 20 in two more descriptors. */
-	h = (struct vsock_hdr){ .src_cid = b->g->cid, .dst_cid = HOST_CID,
-	    .src_port = lport, .dst_port = 7100, .len = 30, .type = T_STREAM,
-	    .op = OP_RW, .buf_alloc = 65536 };
+	h.op = OP_RW;
+	h.len = 30;
 	hdr_put(hp + 64, &h);
 	memcpy(hp + 128, "0123456789", 10);
 	memcpy(hp + 192, "abcdefghijklmnopqrst", 20);
@@ -4094,58 +3890,79 @@ a_split_layouts(struct bctx *b)
 	/* header bytes 0..29 at gpa+64, 30..43 at gpa+94: contiguous. */
 	g_xmit_segs(b->g, s, 4, "RW: header in 30 + 14, payload in 10 + 20");
 	l.c.tx_cnt += 30;
-	n = h_read_full(l.hfd, got, 30, WAIT_MS, &eof);
-	if (n != 30 || memcmp(got, "0123456789abcdefghijklmnopqrst", 30) != 0)
-		fail_msg("RW over four descriptors: host read %zu bytes \"%.*s\"",
-		    n, (int)n, got);
-	link_ping(&l, "split-layout connection");
-	link_close_guest(&l, "split-layout connection");
+	h_expect(&l, "0123456789abcdefghijklmnopqrst", 30,
+	    "RW over four descriptors");
+	link_done(&l, "split-layout connection");
 }
 
 static const struct badrow badrows[] = {
-	{ "bad: REQUEST from a foreign src_cid", a_src_cid_req, B_RST_OR_LOG,
-	    0, 0 },
-	{ "bad: RW from a foreign src_cid", a_src_cid_rw, B_RST_OR_LOG, 0, 0 },
-	{ "bad: RW with src_cid 2 (the host's)", a_src_cid_host, B_RST_OR_LOG,
-	    0, 0 },
-	{ "bad: unknown op 99", a_op_unknown, B_RST_OR_LOG, 0, 0 },
-	{ "bad: op 0 (INVALID)", a_op_invalid, B_RST_OR_LOG, 0, 0 },
-	{ "bad: unknown op 0x1234 with payload", a_op_unknown_data,
-	    B_RST_OR_LOG, 0, 0 },
-	{ "bad: REQUEST of unknown type 7", a_type_req, B_RST_OR_LOG, 0, 0 },
-	{ "bad: RW of unknown type 7", a_type_rw, B_RST_OR_LOG, 0, 0 },
-	{ "bad: SEQPACKET RW on a STREAM connection", a_type_seq_on_stream,
-	    B_RST_OR_LOG, 0, 0 },
-	{ "bad: len 4000, 100 bytes given (split)", a_len_buf, B_RST_OR_LOG, 0,
-	    0 },
-	{ "bad: len 101, 100 bytes given (one descriptor)", a_len_buf_one,
-	    B_RST_OR_LOG, 0, 0 },
-	{ "bad: len 100, no payload descriptor", a_len_nopayload,
-	    B_RST_OR_LOG, 0, 0 },
-	{ "bad: RW of 8192 with credit 4096", a_len_credit, B_RST, 4096, 0 },
-	{ "bad: len 65537 (> 64 KiB), all given", a_len_huge, B_RST_OR_LOG, 0,
-	    0 },
-	{ "bad: len 0xffffffff", a_len_max, B_RST_OR_LOG, 0, 0 },
-	{ "bad: (extra) REQUEST with a payload", a_len_on_request, B_OK, 0,
-	    0 },
-	{ "bad: RW on no connection", a_rw_noconn, B_RST, 0, 0 },
-	{ "bad: RESPONSE on no connection", a_resp_noconn, B_RST, 0, 0 },
-	{ "bad: CREDIT_UPDATE on no connection", a_credit_noconn, B_RST, 0,
-	    0 },
-	{ "bad: CREDIT_REQUEST on no connection", a_creq_noconn, B_RST_OR_LOG,
-	    0, 0 },
-	{ "bad: SHUTDOWN on no connection", a_shutdown_noconn, B_RST_OR_LOG,
-	    0, 0 },
-	{ "bad: RST on no connection (no answer)", a_rst_noconn, B_QUIET, 0,
-	    0 },
-	{ "bad: RESPONSE on an established connection", a_resp_established,
-	    B_RST_OR_LOG, 0, 0 },
-	{ "bad: tx chain of 20 bytes", a_short_chain, B_LOG, 0, 0 },
-	{ "bad: tx chain of 43 bytes", a_short_43, B_LOG, 0, 0 },
-	{ "bad: tx chain of 0 bytes", a_empty_chain, B_LOG, 0, 0 },
-	{ "bad: REQUEST beyond max_connections 2", a_maxconn, B_RST, 0, 2 },
+	{ "bad: REQUEST from a foreign src_cid", .expect = B_RST_OR_LOG,
+	    .to = TO_LISTENER, .op = OP_REQUEST, .src_cid = 99 },
+	{ "bad: RW from a foreign src_cid", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = OP_RW, .len = 8, .src_cid = 99,
+	    .data = "EVILEVIL", .dlen = 8 },
+	{ "bad: RW with src_cid 2 (the host's)", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = OP_RW, .len = 8, .src_cid = HOST_CID,
+	    .data = "EVILEVIL", .dlen = 8 },
+	{ "bad: unknown op 99", .expect = B_RST_OR_LOG, .to = TO_VICTIM,
+	    .op = 99 },
+	{ "bad: op 0 (INVALID)", .expect = B_RST_OR_LOG, .to = TO_VICTIM,
+	    .op = OP_INVALID },
+	{ "bad: unknown op 0x1234 with payload", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = 0x1234, .len = 8, .data = "EVILEVIL",
+	    .dlen = 8 },
+	{ "bad: REQUEST of unknown type 7", .expect = B_RST_OR_LOG,
+	    .to = TO_LISTENER, .op = OP_REQUEST, .type = 7 },
+	{ "bad: RW of unknown type 7", .expect = B_RST_OR_LOG, .to = TO_VICTIM,
+	    .op = OP_RW, .type = 7, .len = 8, .data = "EVILEVIL", .dlen = 8 },
+	/* The connection is STREAM. */
+	{ "bad: SEQPACKET RW on a STREAM connection", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = OP_RW, .type = T_SEQPACKET, .len = 8,
+	    .flags = SEQ_EOM, .data = "EVILEVIL", .dlen = 8 },
+	{ "bad: len 4000, 100 bytes given (split)", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = OP_RW, .len = 4000, .dlen = 100 },
+	{ "bad: len 101, 100 bytes given (one descriptor)",
+	    .expect = B_RST_OR_LOG, .to = TO_VICTIM, .op = OP_RW, .len = 101,
+	    .dlen = 100, .layout = TX_ONE },
+	{ "bad: len 100, no payload descriptor", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = OP_RW, .len = 100 },
+	{ "bad: RW of 8192 with credit 4096", .attack = a_len_credit,
+	    .expect = B_RST, .bufsize = 4096, .to = TO_VICTIM, .op = OP_RW,
+	    .len = 8192, .dlen = 8192 },
+	{ "bad: len 65537 (> 64 KiB), all given", .expect = B_RST_OR_LOG,
+	    .to = TO_VICTIM, .op = OP_RW, .len = 65537, .dlen = 65537 },
+	{ "bad: len 0xffffffff", .expect = B_RST_OR_LOG, .to = TO_VICTIM,
+	    .op = OP_RW, .len = UINT32_MAX, .dlen = 100 },
+	{ "bad: (extra) REQUEST with a payload", .attack = a_len_on_request,
+	    .expect = B_OK, .to = TO_LISTENER, .op = OP_REQUEST, .len = 8,
+	    .data = "EVILEVIL", .dlen = 8 },
+	{ "bad: RW on no connection", .expect = B_RST, .to = TO_NOCONN,
+	    .op = OP_RW, .len = 8, .data = "EVILEVIL", .dlen = 8 },
+	{ "bad: RESPONSE on no connection", .expect = B_RST, .to = TO_NOCONN,
+	    .op = OP_RESPONSE },
+	{ "bad: CREDIT_UPDATE on no connection", .expect = B_RST,
+	    .to = TO_NOCONN, .op = OP_CREDIT_UPDATE },
+	{ "bad: CREDIT_REQUEST on no connection", .expect = B_RST_OR_LOG,
+	    .to = TO_NOCONN, .op = OP_CREDIT_REQUEST },
+	{ "bad: SHUTDOWN on no connection", .expect = B_RST_OR_LOG,
+	    .to = TO_NOCONN, .op = OP_SHUTDOWN, .flags = 3 },
+	{ "bad: RST on no connection (no answer)", .attack = a_rst_noconn,
+	    .expect = B_QUIET, .to = TO_NOCONN, .op = OP_RST },
+	/* Not in connecting. */
+	{ "bad: RESPONSE on an established connection",
+	    .expect = B_RST_OR_LOG, .to = TO_VICTIM, .op = OP_RESPONSE },
+	/* Shorter than a header, one byte short, one descriptor of 0. */
+	{ "bad: tx chain of 20 bytes", .expect = B_LOG, .to = TO_CHAIN,
+	    .op = OP_RW, .dlen = 20 },
+	{ "bad: tx chain of 43 bytes", .expect = B_LOG, .to = TO_CHAIN,
+	    .op = OP_RW, .dlen = 43 },
+	{ "bad: tx chain of 0 bytes", .expect = B_LOG, .to = TO_CHAIN,
+	    .op = OP_RW, .dlen = 0 },
+	{ "bad: REQUEST beyond max_connections 2", .attack = a_maxconn,
+	    .expect = B_RST, .maxconn = 2, .to = TO_LISTENER,
+	    .op = OP_REQUEST },
 	{ "valid: header and payload split across descriptors",
-	    a_split_layouts, B_OK, 0, 0 },
+	    .attack = a_split_layouts, .expect = B_OK },
 };
 
 static void
@@ -4169,8 +3986,7 @@ test_bad(void **state)
 	if (r->maxconn != 0)
 		snprintf(extra_keys, sizeof(extra_keys),
 		    ", \"max_connections\": %u", r->maxconn);
-	b.dev = add_vsock("vm1-vsock", 3, r->bufsize, extra_keys);
-	vs_start();
+	b.dev = vs_dev(r->bufsize, extra_keys);
 	b.g = g_open(b.dev);
 	b.lfd = h_listen_port(b.dev, 7000, SOCK_STREAM);
 	b.vfd = h_listen_port(b.dev, 7100, SOCK_STREAM);
@@ -4184,7 +4000,7 @@ test_bad(void **state)
 	log_mark();
 	trace("---- attack: %s", r->name);
 
-	r->attack(&b);
+	(r->attack != NULL ? r->attack : a_packet)(&b);
 
 	switch (r->expect) {
 	case B_RST:
@@ -4266,8 +4082,7 @@ test_bad(void **state)
 
 		link_close_guest(&b.victim, "victim");
 		guest_connect(b.g, T_STREAM, 7100, b.vfd, 65536, &l);
-		link_ping(&l, "connection after one closed");
-		link_close_guest(&l, "connection after one closed");
+		link_done(&l, "connection after one closed");
 	}
 	b.g->foreign_ok = false;
 
@@ -4279,11 +4094,9 @@ test_bad(void **state)
 		struct link l;
 
 		guest_connect(b.g, T_STREAM, 7000, b.lfd, 65536, &l);
-		link_ping(&l, "new connection after");
-		link_close_guest(&l, "new connection after");
+		link_done(&l, "new connection after");
 		host_connect(b.g, T_STREAM, 8002, 65536, &l);
-		link_ping(&l, "new host connection after");
-		link_close_guest(&l, "new host connection after");
+		link_done(&l, "new host connection after");
 	}
 	if (worker_of("vm1-vsock") != worker)
 		fail_msg("%s: the worker changed (pid %d -> %d): it died",
@@ -4306,15 +4119,11 @@ test_bad_flood(void **state)
 	uint64_t gpa;
 	struct vuf_seg s;
 	unsigned i, lines;
-	int lfd, dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
-	guest_connect(g, T_STREAM, 7000, lfd, 65536, &h);
+	g = vs_guest(0, "");
+	guest_link(g, T_STREAM, 65536, &h);
 	log_mark();
 	gpa = g_scratch(g, 64);
 	hd = (struct vsock_hdr){ .src_cid = 99, .dst_cid = HOST_CID,
@@ -4364,25 +4173,13 @@ static void
 cycle_host(struct guest *g, unsigned i)
 {
 	struct link l;
-	struct match m = { HOST_CID, ANY32, 1234, OPB(OP_REQUEST) };
-	struct vsock_hdr h;
-	struct pkt *p;
 	uint8_t buf[16];
 	ssize_t n;
 	char line[64];
 
 	if (i % 5 == 4) {
 		/* The guest refuses. */
-		l.hfd = h_connect(E.uds[g->dev], SOCK_STREAM);
-		h_write(l.hfd, "CONNECT 1234\n", 13, WAIT_MS);
-		if ((p = g_take(g, &m, WAIT_MS)) == NULL)
-			fail_msg("cycle %u: no REQUEST", i);
-		h = (struct vsock_hdr){ .src_cid = g->cid,
-		    .dst_cid = HOST_CID, .src_port = 1234,
-		    .dst_port = p->h.src_port, .type = T_STREAM,
-		    .op = OP_RST };
-		free(p);
-		g_xmit(g, &h, NULL, 0, TX_SPLIT);
+		g_refuse(g, host_request(g, "CONNECT 1234\n", &l.hfd));
 		n = h_read_line(l.hfd, SOCK_STREAM, line, sizeof(line),
 		    WAIT_MS);
 		if (n != 0)
@@ -4398,109 +4195,53 @@ cycle_host(struct guest *g, unsigned i)
 	h_write(l.hfd, "abcdefghij", 10, WAIT_MS);
 	if (c_recv(&l.c, buf, 10, WAIT_MS, true) != 10)
 		fail_msg("cycle %u: host->guest", i);
-	if (i % 4 == 1) {
-		link_close_guest(&l, "cycle");
-		return;
-	}
-	h_close(l.hfd);
-	if ((p = c_take(&l.c, OPB(OP_SHUTDOWN) | OPB(OP_RST), WAIT_MS)) ==
-	    NULL)
-		fail_msg("cycle %u: host closed, guest heard nothing", i);
-	if (p->h.op == OP_SHUTDOWN) {
-		c_send(&l.c, OP_RST, 0, NULL, 0);
-	}
-	free(p);
-	c_forget(&l.c);
+	link_end(&l, i % 4 == 1, "host cycle");
 }
 
 static void
 cycle_guest(struct guest *g, int lfd, unsigned i)
 {
 	struct link l;
-	struct conn c;
-	struct pkt *p;
+	uint8_t byte;
 
 	if (i % 5 == 4) {
-		/* Nobody listens on 7001. */
-		c_init(&c, g, HOST_CID, g->next_port++, 7001, T_STREAM, 65536);
-		c_send(&c, OP_REQUEST, 0, NULL, 0);
-		if ((p = c_take(&c, OPB(OP_RST), WAIT_MS)) == NULL)
-			fail_msg("guest cycle %u: no RST", i);
-		free(p);
-		c_forget(&c);
+		g_refused(g, HOST_CID, 7001, T_STREAM, OPB(OP_RST),
+		    "guest cycle: nobody listens on 7001");
 		return;
 	}
 	guest_connect(g, T_STREAM, 7000, lfd, 65536, &l);
 	c_send(&l.c, OP_RW, 0, "x", 1);
-	if (h_read_full(l.hfd, (uint8_t *)&c, 1, WAIT_MS, &(bool){ false }) != 1)
+	if (h_read_full(l.hfd, &byte, 1, WAIT_MS, &(bool){ false }) != 1)
 		fail_msg("guest cycle %u: guest->host", i);
-	if (i % 2 == 0) {
-		link_close_guest(&l, "guest cycle");
-		return;
-	}
-	h_close(l.hfd);
-	if ((p = c_take(&l.c, OPB(OP_SHUTDOWN) | OPB(OP_RST), WAIT_MS)) ==
-	    NULL)
-		fail_msg("guest cycle %u: host closed, guest heard nothing", i);
-	if (p->h.op == OP_SHUTDOWN)
-		c_send(&l.c, OP_RST, 0, NULL, 0);
-	free(p);
-	c_forget(&l.c);
-}
-
-static void
-fds_settle(pid_t mainp, pid_t worker, int m0, int w0, const char *what)
-{
-	int64_t deadline = now_ms() + 3000;
-	int m = -1, w = -1;
-
-	while (now_ms() < deadline) {
-		m = proc_count_fds(mainp, false);
-		w = proc_count_fds(worker, false);
-		if (m <= m0 && w <= w0)
-			break;
-		sleep_ms(50);
-	}
-	fprintf(stderr, "%s: main %d -> %d fds, worker %d -> %d fds\n", what,
-	    m0, m, w0, w);
-	if (m > m0) {
-		proc_count_fds(mainp, true);
-		fail_msg("%s: main leaked %d fds", what, m - m0);
-	}
-	if (w > w0) {
-		proc_count_fds(worker, true);
-		fail_msg("%s: worker leaked %d fds", what, w - w0);
-	}
+	link_end(&l, i % 2 == 0, "guest cycle");
 }
 
 static void
 test_leaks(void **state)
 {
+	struct fdcount f[] = { { "main", 0, 0, 0 }, { "worker", 0, 0, 0 } };
 	struct guest *g;
-	pid_t worker;
 	unsigned i;
-	int lfd, dev, m0, w0;
+	int lfd;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
+	g = vs_guest(0, "");
+	lfd = h_listen_port(g->dev, 7000, SOCK_STREAM);
 	/* Warm up, then count. */
 	cycle_host(g, 0);
 	cycle_guest(g, lfd, 0);
 	sleep_ms(200);
-	worker = worker_wait("vm1-vsock");
-	m0 = proc_count_fds(E.d->pid, false);
-	w0 = proc_count_fds(worker, false);
+	f[0].pid = E.d->pid;
+	f[1].pid = worker_wait("vm1-vsock");
+	fds_mark(f, 2);
 	for (i = 1; i <= 200; i++)
 		cycle_host(g, i);
-	fds_settle(E.d->pid, worker, m0, w0, "200 host connections");
+	fds_settle(f, 2, "200 host connections");
 	for (i = 1; i <= 100; i++)
 		cycle_guest(g, lfd, i);
-	fds_settle(E.d->pid, worker, m0, w0, "100 guest connections");
-	if (worker_of("vm1-vsock") != worker)
+	fds_settle(f, 2, "100 guest connections");
+	if (worker_of("vm1-vsock") != f[1].pid)
 		fail_msg("the worker changed during the cycles");
 	main_alive("after the cycles");
 	g_queues_ok(g, "after the cycles");
@@ -4533,30 +4274,23 @@ sib_close(struct conn *closer, struct conn *peer, unsigned i)
 static void
 test_sib_leaks(void **state)
 {
+	struct fdcount f[] = { { "main", 0, 0, 0 }, { "worker A", 0, 0, 0 },
+	    { "worker B", 0, 0, 0 } };
 	struct guest *a, *b;
 	struct conn ca, cb;
 	uint8_t buf[16];
-	pid_t wa, wb;
-	int m0, a0, b0, m = -1, fa = -1, fb = -1;
-	int64_t deadline;
 	unsigned i;
 
 	(void)state;
 	SKIP_IF_NONE();
-	add_vsock("vmA-vsock", 3, 0, ", \"group\": \"g1\"");
-	add_vsock("vmB-vsock", 4, 0, ", \"group\": \"g1\"");
-	vs_start();
-	a = g_open(0);
-	b = g_open(1);
 	/* Warm up. */
-	sib_connect(a, b, 5000, &ca, &cb, false);
+	sib_pair(&a, &b, &ca, &cb);
 	sib_close(&ca, &cb, 0);
 	sleep_ms(200);
-	wa = worker_wait("vmA-vsock");
-	wb = worker_wait("vmB-vsock");
-	m0 = proc_count_fds(E.d->pid, false);
-	a0 = proc_count_fds(wa, false);
-	b0 = proc_count_fds(wb, false);
+	f[0].pid = E.d->pid;
+	f[1].pid = worker_wait("vmA-vsock");
+	f[2].pid = worker_wait("vmB-vsock");
+	fds_mark(f, 3);
 	for (i = 1; i <= 100; i++) {
 		if (i % 5 == 0) {
 			sib_connect(a, b, 5000, &ca, &cb, true);
@@ -4577,25 +4311,9 @@ test_sib_leaks(void **state)
 		else
 			sib_close(&ca, &cb, i);
 	}
-	deadline = now_ms() + 3000;
-	while (now_ms() < deadline) {
-		m = proc_count_fds(E.d->pid, false);
-		fa = proc_count_fds(wa, false);
-		fb = proc_count_fds(wb, false);
-		if (m <= m0 && fa <= a0 && fb <= b0)
-			break;
-		sleep_ms(50);
-	}
-	fprintf(stderr, "100 sibling connections: main %d -> %d, worker A %d "
-	    "-> %d, worker B %d -> %d fds\n", m0, m, a0, fa, b0, fb);
-	if (m > m0 || fa > a0 || fb > b0) {
-		proc_count_fds(E.d->pid, true);
-		proc_count_fds(wa, true);
-		proc_count_fds(wb, true);
-		fail_msg("fds leaked over 100 sibling connections: main %+d, "
-		    "worker A %+d, worker B %+d", m - m0, fa - a0, fb - b0);
-	}
-	if (worker_of("vmA-vsock") != wa || worker_of("vmB-vsock") != wb)
+	fds_settle(f, 3, "100 sibling connections");
+	if (worker_of("vmA-vsock") != f[1].pid ||
+	    worker_of("vmB-vsock") != f[2].pid)
 		fail_msg("a worker changed during the sibling cycles");
 	g_queues_ok(a, "A at the end");
 	g_queues_ok(b, "B at the end");
@@ -4607,20 +4325,20 @@ test_sib_leaks(void **state)
 static void
 test_vmm_disconnect(void **state)
 {
+	struct fdcount f[] = { { "main", 0, 0, 0 } };
 	struct guest *g;
 	struct link a, b;
 	size_t extra;
-	int lfd, dev, m0;
+	int dev;
 
 	(void)state;
 	SKIP_IF_NONE();
-	dev = add_vsock("vm1-vsock", 3, 0, "");
-	vs_start();
-	m0 = proc_count_fds(E.d->pid, false);
+	dev = vs_dev(0, "");
+	f[0].pid = E.d->pid;
+	fds_mark(f, 1);
 	g = g_open(dev);
-	lfd = h_listen_port(dev, 7000, SOCK_STREAM);
 	host_connect(g, T_STREAM, 1234, 65536, &a);
-	guest_connect(g, T_STREAM, 7000, lfd, 65536, &b);
+	guest_link(g, T_STREAM, 65536, &b);
 	link_ping(&a, "a");
 	link_ping(&b, "b");
 	g_close(g);
@@ -4630,23 +4348,10 @@ test_vmm_disconnect(void **state)
 		fail_msg("(extra) VMM gone: guest-initiated socket left open");
 	h_close(a.hfd);
 	h_close(b.hfd);
-	{
-		int64_t deadline = now_ms() + 3000;
-		int m = -1;
-
-		while (now_ms() < deadline &&
-		    (m = proc_count_fds(E.d->pid, false)) > m0)
-			sleep_ms(50);
-		if (m > m0) {
-			proc_count_fds(E.d->pid, true);
-			fail_msg("(extra) main had %d fds before the VMM, %d "
-			    "after it left", m0, m);
-		}
-	}
+	fds_settle(f, 1, "(extra) the VMM left with connections open");
 	g = g_open(dev);
 	host_connect(g, T_STREAM, 1234, 65536, &a);
-	link_ping(&a, "after a new VMM");
-	link_close_guest(&a, "after a new VMM");
+	link_done(&a, "after a new VMM");
 	vs_stop();
 }
 
