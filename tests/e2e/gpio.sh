@@ -18,7 +18,7 @@
 # Skips (77) when QEMU 7.2's device, the kernel or the modules are missing.
 # E2E_GPIO_QEMU10=0 leaves part 2 out.
 
-: "${E2E_GUEST_TIMEOUT:=60}" "${E2E_QEMU_TIMEOUT:=90}" # TCG under load is slow
+: "${E2E_GUEST_TIMEOUT:=90}" "${E2E_QEMU_TIMEOUT:=120}" # TCG under load is slow
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 e2e_setup
@@ -86,11 +86,11 @@ run_guest() {
 	# outputs
 	if qemu_wait_marker "$vm" '^set line=0 value=1 readback=1' 40; then
 		expect_out "$vm" 0 1 "guest line 0 driven 1 shows on host line 1"
-		qemu_wait_marker "$vm" '^set line=0 value=0 readback=0' 10 &&
+		qemu_wait_marker "$vm" '^set line=0 value=0 readback=0' 20 &&
 			expect_out "$vm" 0 0 "guest line 0 driven 0 shows on host line 1"
-		qemu_wait_marker "$vm" '^E2E-STEP released' 10 &&
+		qemu_wait_marker "$vm" '^E2E-STEP released' 20 &&
 			expect_out "$vm" 0 - "released line back to unused"
-		qemu_wait_marker "$vm" '^set line=1 value=1 readback=1' 10 &&
+		qemu_wait_marker "$vm" '^set line=1 value=1 readback=1' 20 &&
 			expect_out "$vm" 1 1 "guest line 1 driven 1 shows on host line 2"
 		[ "$(sim_out 2)$(sim_out 3)" = ii ] &&
 			e2e_pass "$vm: lines the guest has not touched are inputs, the device's reset state" ||

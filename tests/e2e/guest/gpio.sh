@@ -58,11 +58,11 @@ done
 
 # Outputs: the host reads the sim chip while gpiotest holds each value.
 echo "E2E-STEP outputs"
-gpiotest $c -h 3000 set led0 1 0
+gpiotest $c -h 6000 set led0 1 0
 rc=$?
 [ $rc = 0 ] && pass "set led0 1 then 0, read back" || flunk "gpiotest set exited $rc"
 echo "E2E-STEP released"
-gpiotest $c -h 2000 set 1 1 || flunk "gpiotest set 1 1"
+gpiotest $c -h 6000 set 1 1 || flunk "gpiotest set 1 1"
 
 # Inputs: the host drives them when asked; poll until the value shows.
 want_input() { # LINE VALUE
