@@ -102,7 +102,7 @@
 /* virtio-vsock (5.10). */
 #define VS_RXQ		0
 #define VS_TXQ		1
-#define VS_HDR		44
+#define VS_HDR		VUF_VSOCK_HDR
 #define VS_OP_REQUEST	1
 #define VS_OP_RESPONSE	2
 #define VS_OP_RST	3
@@ -113,19 +113,6 @@
 #define VS_NRX		4
 #define VS_BUF_ALLOC	65536
 
-struct vs_hdr {
-	uint64_t	src_cid;
-	uint64_t	dst_cid;
-	uint32_t	src_port;
-	uint32_t	dst_port;
-	uint32_t	len;
-	uint16_t	type;
-	uint16_t	op;
-	uint32_t	flags;
-	uint32_t	buf_alloc;
-	uint32_t	fwd_cnt;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vs_hdr) == VS_HDR, "vsock header size");
 
 enum dtype { T_RNG, T_GPIO, T_I2C, T_VSOCK, NTYPES };
 static const char *const tname[NTYPES] = { "rng", "gpio", "i2c", "vsock" };
@@ -342,40 +329,6 @@ quiesce(int want, int *children)
 }
 
 /* ---- requests ---- */
-
-static void
-vs_put(uint8_t *p, const struct vs_hdr *h)
-{
-	struct vs_hdr le = *h;
-
-	le.src_cid = htole64(h->src_cid);
-	le.dst_cid = htole64(h->dst_cid);
-	le.src_port = htole32(h->src_port);
-	le.dst_port = htole32(h->dst_port);
-	le.len = htole32(h->len);
-	le.type = htole16(h->type);
-	le.op = htole16(h->op);
-	le.flags = htole32(h->flags);
-	le.buf_alloc = htole32(h->buf_alloc);
-	le.fwd_cnt = htole32(h->fwd_cnt);
-	memcpy(p, &le, VS_HDR);
-}
-
-static void
-vs_get(struct vs_hdr *h, const uint8_t *p)
-{
-	memcpy(h, p, VS_HDR);
-	h->src_cid = le64toh(h->src_cid);
-	h->dst_cid = le64toh(h->dst_cid);
-	h->src_port = le32toh(h->src_port);
-	h->dst_port = le32toh(h->dst_port);
-	h->len = le32toh(h->len);
-	h->type = le16toh(h->type);
-	h->op = le16toh(h->op);
-	h->flags = le32toh(h->flags);
-	h->buf_alloc = le32toh(h->buf_alloc);
-	h->fwd_cnt = le32toh(h->fwd_cnt);
-}
 
 static void *
 host_of(struct fe *f, uint64_t gpa, uint64_t len)
@@ -671,13 +624,13 @@ wait_fd(int fd, int ms)
 }
 
 static int
-vs_send(struct fe *f, struct slot *s, const struct vs_hdr *h,
+vs_send(struct fe *f, struct slot *s, const struct vuf_vsock_hdr *h,
     const void *data)
 {
 	struct vuf_seg seg = { s->a, VS_HDR + h->len, false };
 	uint8_t *p = host_of(f, s->a, VS_HDR + h->len);
 
-	vs_put(p, h);
+	vuf_vsock_hdr_put(p, h);
 	if (h->len > 0)
 		memcpy(p + VS_HDR, data, h->len);
 	if (vuf_vq_add(f->v, VS_TXQ, &seg, 1) == -1 ||
@@ -692,7 +645,7 @@ vs_wait(struct fe *f, uint16_t op, uint32_t lport)
 {
 	int64_t deadline = now_ms() + WAIT_MS;
 	uint32_t head, len;
-	struct vs_hdr h;
+	struct vuf_vsock_hdr h;
 	int r, k;
 
 	for (;;) {
@@ -707,7 +660,7 @@ vs_wait(struct fe *f, uint16_t op, uint32_t lport)
 			return fe_fail(f, "%s: rx head %u used with %u bytes",
 			    f->dev->id, head, len);
 		f->slot_of_head[head] = -1;
-		vs_get(&h, host_of(f, f->slot[k].b, VS_HDR));
+		vuf_vsock_hdr_get(&h, host_of(f, f->slot[k].b, VS_HDR));
 		if (h.src_cid == VS_HOST_CID && h.src_port == VS_PORT &&
 		    h.dst_port == lport) {
 			if (h.op == op)
@@ -730,7 +683,7 @@ vs_wait(struct fe *f, uint16_t op, uint32_t lport)
 static int
 vsock_request(struct fe *f, uint32_t lport)
 {
-	struct vs_hdr h;
+	struct vuf_vsock_hdr h;
 	struct vuf_seg seg;
 	uint32_t head, len;
 	char buf[8];

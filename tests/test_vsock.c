@@ -86,23 +86,9 @@
 
 /* struct virtio_vsock_hdr of <linux/virtio_vsock.h>: 44 bytes, packed,
  * little-endian on the wire.  Here in host order once read. */
-struct vsock_hdr {
-	uint64_t	src_cid;
-	uint64_t	dst_cid;
-	uint32_t	src_port;
-	uint32_t	dst_port;
-	uint32_t	len;
-	uint16_t	type;
-	uint16_t	op;
-	uint32_t	flags;
-	uint32_t	buf_alloc;
-	uint32_t	fwd_cnt;
-} __attribute__((packed));
-#define HDR_LEN		44
-_Static_assert(sizeof(struct vsock_hdr) == HDR_LEN, "vsock header size");
-_Static_assert(offsetof(struct vsock_hdr, len) == 24, "vsock header len");
-_Static_assert(offsetof(struct vsock_hdr, op) == 30, "vsock header op");
-_Static_assert(offsetof(struct vsock_hdr, fwd_cnt) == 40, "vsock header");
+#define HDR_LEN		VUF_VSOCK_HDR
+_Static_assert(offsetof(struct vuf_vsock_hdr, op) == 30, "vsock header op");
+_Static_assert(offsetof(struct vuf_vsock_hdr, fwd_cnt) == 40, "vsock header");
 
 /* ---- the test's guest and its memory ---- */
 
@@ -133,7 +119,7 @@ enum txl {
 };
 
 struct pkt {
-	struct vsock_hdr	h;
+	struct vuf_vsock_hdr	h;
 	uint32_t		used;		/* used length of the rx chain */
 	uint8_t			data[];		/* h.len bytes */
 };
@@ -288,7 +274,7 @@ op_name(unsigned op)
 }
 
 static const char *
-pkt_desc(const struct vsock_hdr *h, char *buf, size_t len)
+pkt_desc(const struct vuf_vsock_hdr *h, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s(%u) %llu:%u -> %llu:%u type %u len %u flags %#x "
 	    "buf_alloc %u fwd_cnt %u", op_name(h->op), h->op,
@@ -336,40 +322,6 @@ pat_diff(const uint8_t *buf, size_t len, uint32_t seed, size_t off)
 		if (buf[i] != pat(seed, off + i))
 			return i;
 	return len;
-}
-
-static void
-hdr_put(uint8_t *p, const struct vsock_hdr *h)
-{
-	struct vsock_hdr le = *h;
-
-	le.src_cid = htole64(h->src_cid);
-	le.dst_cid = htole64(h->dst_cid);
-	le.src_port = htole32(h->src_port);
-	le.dst_port = htole32(h->dst_port);
-	le.len = htole32(h->len);
-	le.type = htole16(h->type);
-	le.op = htole16(h->op);
-	le.flags = htole32(h->flags);
-	le.buf_alloc = htole32(h->buf_alloc);
-	le.fwd_cnt = htole32(h->fwd_cnt);
-	memcpy(p, &le, HDR_LEN);
-}
-
-static void
-hdr_get(struct vsock_hdr *h, const uint8_t *p)
-{
-	memcpy(h, p, HDR_LEN);
-	h->src_cid = le64toh(h->src_cid);
-	h->dst_cid = le64toh(h->dst_cid);
-	h->src_port = le32toh(h->src_port);
-	h->dst_port = le32toh(h->dst_port);
-	h->len = le32toh(h->len);
-	h->type = le16toh(h->type);
-	h->op = le16toh(h->op);
-	h->flags = le32toh(h->flags);
-	h->buf_alloc = le32toh(h->buf_alloc);
-	h->fwd_cnt = le32toh(h->fwd_cnt);
 }
 
 static long
@@ -693,7 +645,7 @@ c_match(const struct conn *c, uint32_t ops)
 }
 
 static struct conn *
-g_conn_of(struct guest *g, const struct vsock_hdr *h)
+g_conn_of(struct guest *g, const struct vuf_vsock_hdr *h)
 {
 	struct conn *c;
 	unsigned i;
@@ -733,7 +685,7 @@ static void c_send(struct conn *, uint16_t, uint32_t, const void *,
 
 /* What the guest learns from a packet of connection c. */
 static void
-c_note(struct conn *c, const struct vsock_hdr *h)
+c_note(struct conn *c, const struct vuf_vsock_hdr *h)
 {
 	if (h->op == OP_RW) {
 		c->rx_cnt += h->len;
@@ -768,7 +720,7 @@ static int
 g_pull(struct guest *g, int ms)
 {
 	uint32_t head, len;
-	struct vsock_hdr h;
+	struct vuf_vsock_hdr h;
 	struct conn *c;
 	struct pkt *p;
 	char desc[256];
@@ -789,7 +741,7 @@ g_pull(struct guest *g, int ms)
 	if (len < HDR_LEN)
 		fail_msg("%s: rx buffer used with %u bytes, less than a header",
 		    g->name, len);
-	hdr_get(&h, vuf_gpa_to_host(g->v, g->rx[i].hdr, HDR_LEN));
+	vuf_vsock_hdr_get(&h, vuf_gpa_to_host(g->v, g->rx[i].hdr, HDR_LEN));
 	trace("%s <- %s (used %u)", g->name, pkt_desc(&h, desc, sizeof(desc)),
 	    len);
 	if (h.len > g->rx_data)
@@ -992,7 +944,7 @@ tx_drain(struct guest *g, int ms)
  * says, and kicks.
  */
 static void
-g_xmit(struct guest *g, const struct vsock_hdr *h, const void *data,
+g_xmit(struct guest *g, const struct vuf_vsock_hdr *h, const void *data,
     uint32_t dlen, enum txl layout)
 {
 	uint32_t off = layout == TX_ONE ? HDR_LEN : TX_OFF;
@@ -1017,7 +969,7 @@ g_xmit(struct guest *g, const struct vsock_hdr *h, const void *data,
 	want = g->v->vq[TXQ].free_head;
 	if ((hp = vuf_gpa_to_host(g->v, base, off + dlen)) == NULL)
 		fail_msg("test bug: tx buffer");
-	hdr_put(hp, h);
+	vuf_vsock_hdr_put(hp, h);
 	if (dlen > 0)
 		memcpy(hp + off, data, dlen);
 	if (layout == TX_ONE || dlen == 0) {
@@ -1241,7 +1193,7 @@ static void
 c_send(struct conn *c, uint16_t op, uint32_t flags, const void *data,
     uint32_t len)
 {
-	struct vsock_hdr h = {
+	struct vuf_vsock_hdr h = {
 		.src_cid = c->g->cid, .dst_cid = c->peer_cid,
 		.src_port = c->lport, .dst_port = c->pport, .len = len,
 		.type = c->type, .op = op, .flags = flags,
@@ -1763,7 +1715,7 @@ host_connect(struct guest *g, uint16_t type, uint32_t port,
 {
 	struct match m = { HOST_CID, ANY32, port, OPB(OP_REQUEST) };
 	char path[PATH_MAX + 16], line[128], want[64], desc[256];
-	struct vsock_hdr *h;
+	struct vuf_vsock_hdr *h;
 	struct pkt *p;
 	ssize_t n;
 
@@ -1861,7 +1813,7 @@ host_request_conn(struct guest *g, const char *msg, int *fd, struct conn *c)
 static void
 g_refuse(struct guest *g, struct pkt *p)
 {
-	struct vsock_hdr h = { .src_cid = g->cid, .dst_cid = HOST_CID,
+	struct vuf_vsock_hdr h = { .src_cid = g->cid, .dst_cid = HOST_CID,
 	    .src_port = p->h.dst_port, .dst_port = p->h.src_port,
 	    .type = T_STREAM, .op = OP_RST };
 
@@ -3724,7 +3676,7 @@ a_packet(struct bctx *b)
 {
 	static uint8_t evil[65537];
 	const struct badrow *r = b->r;
-	struct vsock_hdr h = {
+	struct vuf_vsock_hdr h = {
 		.src_cid = r->src_cid != 0 ? r->src_cid : b->g->cid,
 		.dst_cid = HOST_CID, .len = r->len,
 		.type = r->type != 0 ? r->type : T_STREAM, .op = r->op,
@@ -3762,7 +3714,7 @@ a_packet(struct bctx *b)
 		b->g->foreign_ok = true;	/* an RST may go back there */
 	if (r->to == TO_CHAIN) {
 		gpa = g_scratch(b->g, 64);
-		hdr_put(vuf_gpa_to_host(b->g->v, gpa, HDR_LEN), &h);
+		vuf_vsock_hdr_put(vuf_gpa_to_host(b->g->v, gpa, HDR_LEN), &h);
 		s = (struct vuf_seg){ gpa, r->dlen, false };
 		g_xmit_segs(b->g, &s, 1, r->name);
 		return;
@@ -3857,7 +3809,7 @@ a_split_layouts(struct bctx *b)
 	uint64_t gpa = g_scratch(b->g, 256);
 	uint8_t *hp = vuf_gpa_to_host(b->g->v, gpa, 256);
 	uint32_t lport = b->g->next_port++;
-	struct vsock_hdr h = {
+	struct vuf_vsock_hdr h = {
 		.src_cid = b->g->cid, .dst_cid = HOST_CID, .src_port = lport,
 		.dst_port = 7100, .type = T_STREAM, .op = OP_REQUEST,
 		.buf_alloc = 65536,
@@ -3866,7 +3818,7 @@ a_split_layouts(struct bctx *b)
 	struct link l;
 	struct pkt *p;
 
-	hdr_put(hp, &h);
+	vuf_vsock_hdr_put(hp, &h);
 	s[0] = (struct vuf_seg){ gpa, 20, false };
 	s[1] = (struct vuf_seg){ gpa + 20, 24, false };
 	g_xmit_segs(b->g, s, 2, "REQUEST header in 20 + 24 bytes");
@@ -3880,7 +3832,7 @@ a_split_layouts(struct bctx *b)
 	/* RW: header 44, payload 10 + 20 in two more descriptors. */
 	h.op = OP_RW;
 	h.len = 30;
-	hdr_put(hp + 64, &h);
+	vuf_vsock_hdr_put(hp + 64, &h);
 	memcpy(hp + 128, "0123456789", 10);
 	memcpy(hp + 192, "abcdefghijklmnopqrst", 20);
 	s[0] = (struct vuf_seg){ gpa + 64, 30, false };
@@ -4115,7 +4067,7 @@ test_bad_flood(void **state)
 {
 	struct guest *g;
 	struct link h;
-	struct vsock_hdr hd;
+	struct vuf_vsock_hdr hd;
 	uint64_t gpa;
 	struct vuf_seg s;
 	unsigned i, lines;
@@ -4126,7 +4078,7 @@ test_bad_flood(void **state)
 	guest_link(g, T_STREAM, 65536, &h);
 	log_mark();
 	gpa = g_scratch(g, 64);
-	hd = (struct vsock_hdr){ .src_cid = 99, .dst_cid = HOST_CID,
+	hd = (struct vuf_vsock_hdr){ .src_cid = 99, .dst_cid = HOST_CID,
 	    .src_port = 1, .dst_port = 7000, .type = T_STREAM, .op = OP_RW };
 	for (i = 0; i < 600; i++) {
 		if (i % 2 == 0) {

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1361,4 +1362,38 @@ vuf_read_writable(struct vuf *v, unsigned q, size_t size,
 	}
 	vuf_gather(v, segs, n, out, len < size ? len : size);
 	return (ssize_t)len;
+}
+
+void
+vuf_vsock_hdr_put(uint8_t *p, const struct vuf_vsock_hdr *h)
+{
+	struct vuf_vsock_hdr le = *h;
+
+	le.src_cid = htole64(h->src_cid);
+	le.dst_cid = htole64(h->dst_cid);
+	le.src_port = htole32(h->src_port);
+	le.dst_port = htole32(h->dst_port);
+	le.len = htole32(h->len);
+	le.type = htole16(h->type);
+	le.op = htole16(h->op);
+	le.flags = htole32(h->flags);
+	le.buf_alloc = htole32(h->buf_alloc);
+	le.fwd_cnt = htole32(h->fwd_cnt);
+	memcpy(p, &le, VUF_VSOCK_HDR);
+}
+
+void
+vuf_vsock_hdr_get(struct vuf_vsock_hdr *h, const uint8_t *p)
+{
+	memcpy(h, p, VUF_VSOCK_HDR);
+	h->src_cid = le64toh(h->src_cid);
+	h->dst_cid = le64toh(h->dst_cid);
+	h->src_port = le32toh(h->src_port);
+	h->dst_port = le32toh(h->dst_port);
+	h->len = le32toh(h->len);
+	h->type = le16toh(h->type);
+	h->op = le16toh(h->op);
+	h->flags = le32toh(h->flags);
+	h->buf_alloc = le32toh(h->buf_alloc);
+	h->fwd_cnt = le32toh(h->fwd_cnt);
 }

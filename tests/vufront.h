@@ -351,4 +351,29 @@ ssize_t	vuf_read_writable(struct vuf *v, unsigned q, size_t size,
 void	vuf_gather(struct vuf *v, const struct vuf_seg *segs, unsigned n,
 	    void *out, size_t len);
 
+/*
+ * A virtio-vsock packet header (VIRTIO 1.2 5.10.6), 44 bytes, little
+ * endian in guest memory: the fields here are in host order, and
+ * vuf_vsock_hdr_put/get convert, for tests that play the guest's vsock
+ * driver.
+ */
+#define VUF_VSOCK_HDR	44
+struct vuf_vsock_hdr {
+	uint64_t	src_cid;
+	uint64_t	dst_cid;
+	uint32_t	src_port;
+	uint32_t	dst_port;
+	uint32_t	len;
+	uint16_t	type;
+	uint16_t	op;
+	uint32_t	flags;
+	uint32_t	buf_alloc;
+	uint32_t	fwd_cnt;
+} __attribute__((packed));
+_Static_assert(sizeof(struct vuf_vsock_hdr) == VUF_VSOCK_HDR,
+    "vsock header size");
+
+void	vuf_vsock_hdr_put(uint8_t *p, const struct vuf_vsock_hdr *h);
+void	vuf_vsock_hdr_get(struct vuf_vsock_hdr *h, const uint8_t *p);
+
 #endif
