@@ -194,7 +194,6 @@ vsock_parse(struct cfg_ctx *ctx, json_t *obj, const char *path, void *out)
 	const char *s;
 	char sub[256];
 	uint64_t v;
-	size_t i;
 	int rc = 0;
 
 	if (cfg_check_device_keys(ctx, obj, path, vsock_keys) == -1)
@@ -217,26 +216,11 @@ vsock_parse(struct cfg_ctx *ctx, json_t *obj, const char *path, void *out)
 	} else
 		strcpy(c->uds_path, s);
 	snprintf(sub, sizeof(sub), "%s.group", path);
-	if (cfg_string(ctx, obj, path, "group", false, "", &s) == -1)
+	if (cfg_string(ctx, obj, path, "group", false, "", &s) == -1 ||
+	    cfg_check_name(ctx, sub, s, VS_GROUP_MAX) == -1)
 		rc = -1;
-	else if (strlen(s) >= VS_GROUP_MAX) {
-		cfg_error(ctx, sub, "is too long (at most %d bytes)",
-		    VS_GROUP_MAX - 1);
-		rc = -1;
-	} else {
-		for (i = 0; s[i] != '\0'; i++)
-			if (!((s[i] >= 'a' && s[i] <= 'z') ||
-			    (s[i] >= 'A' && s[i] <= 'Z') ||
-			    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-			    s[i] == '_' || s[i] == '-'))
-				break;
-		if (s[i] != '\0') {
-			cfg_error(ctx, sub, "may hold only letters, digits, "
-			    "'.', '_' and '-'");
-			rc = -1;
-		} else
-			strcpy(c->group, s);
-	}
+	else
+		strcpy(c->group, s);
 	if (cfg_uint(ctx, obj, path, "buffer_size", false, VS_BUF_DEFAULT,
 	    VS_BUF_MIN, VS_BUF_MAX, &v) == -1)
 		rc = -1;
@@ -481,8 +465,10 @@ vs_conn_has_out(const struct vconn *c)
 	    c->blen > 0;
 }
 
-/* Copies len guest bytes at offset off of the segments into the ring. */
-static void
+/* Copies len guest bytes at offset off of the segments into the ring,
+ * allocated the first time the host does not take bytes at once.
+ * Returns -1 if it cannot be. */
+static int
 vs_ring_put(struct vconn *c, const struct iovec *iov, unsigned n,
     uint64_t off, uint32_t len)
 {
@@ -490,10 +476,13 @@ vs_ring_put(struct vconn *c, const struct iovec *iov, unsigned n,
 	uint32_t tail = (c->bhead + c->blen) % size;
 	uint32_t first = len < size - tail ? len : size - tail;
 
+	if (c->buf == NULL && (c->buf = malloc(size)) == NULL)
+		return -1;
 	vq_iov_from(iov, n, off, c->buf + tail, first);
 	if (len > first)
 		vq_iov_from(iov, n, off + first, c->buf, len - first);
 	c->blen += len;
+	return 0;
 }
 
 /* The ring's bytes [0, len) as at most two segments. */
@@ -954,11 +943,6 @@ vs_guest_data(struct vconn *c, const struct vq_req *req, uint32_t len,
 		vs_conn_reset(c, "the guest sent beyond its credit");
 		return;
 	}
-	if (c->buf == NULL &&
-	    (c->buf = malloc(s->cfg->buffer_size)) == NULL) {
-		vs_conn_reset(c, "out of memory");
-		return;
-	}
 	c->rx_cnt += len;
 	if (c->type == VIRTIO_VSOCK_TYPE_STREAM) {
 		if (c->blen == 0 && len > 0) {
@@ -973,16 +957,21 @@ vs_guest_data(struct vconn *c, const struct vq_req *req, uint32_t len,
 				w = 0;
 			c->fwd_cnt += (uint32_t)w;
 		}
-		if ((uint32_t)w < len)
-			vs_ring_put(c, req->out, req->n_out, VS_HDR + w,
-			    len - (uint32_t)w);
+		if ((uint32_t)w < len && vs_ring_put(c, req->out, req->n_out,
+		    VS_HDR + w, len - (uint32_t)w) == -1) {
+			vs_conn_reset(c, "out of memory");
+			return;
+		}
 	} else {
 		if (c->mn == VS_MSGQ && (flags & VIRTIO_VSOCK_SEQ_EOM)) {
 			vs_conn_reset(c, "too many guest messages waiting "
 			    "for the host");
 			return;
 		}
-		vs_ring_put(c, req->out, req->n_out, VS_HDR, len);
+		if (vs_ring_put(c, req->out, req->n_out, VS_HDR, len) == -1) {
+			vs_conn_reset(c, "out of memory");
+			return;
+		}
 		c->mcur += len;
 		if (flags & VIRTIO_VSOCK_SEQ_EOM) {
 			c->msgq[(c->mhead + c->mn) % VS_MSGQ] = c->mcur;

@@ -799,24 +799,31 @@ dup_add(struct dup_set *d, const struct dev_cfg *devs, size_t keyoff,
 
 /* ---- the configuration itself ---- */
 
-static int
-cfg_check_id(struct cfg_ctx *ctx, const char *path, const char *id)
+int
+cfg_check_name(struct cfg_ctx *ctx, const char *path, const char *name,
+    size_t size)
 {
 	size_t i;
 
-	if (strlen(id) >= CFG_ID_MAX) {
-		cfg_error(ctx, path, "is too long (at most %d characters)",
-		    CFG_ID_MAX - 1);
+	if (strlen(name) >= size) {
+		cfg_error(ctx, path, "is too long (at most %zu characters)",
+		    size - 1);
 		return -1;
 	}
-	for (i = 0; id[i] != '\0'; i++)
+	for (i = 0; name[i] != '\0'; i++)
 		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789._-", id[i]) == NULL) {
+		    "0123456789._-", name[i]) == NULL) {
 			cfg_error(ctx, path, "may contain only letters, digits, "
 			    "'.', '_' and '-'");
 			return -1;
 		}
 	return 0;
+}
+
+static int
+cfg_check_id(struct cfg_ctx *ctx, const char *path, const char *id)
+{
+	return cfg_check_name(ctx, path, id, CFG_ID_MAX);
 }
 
 static void

@@ -105,6 +105,11 @@ int	cfg_uint(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	    const char *key, bool required, uint64_t def, uint64_t min,
 	    uint64_t max, uint64_t *out);
 
+/* Checks a name (an id, a group) at path: shorter than size bytes, of
+ * letters, digits, '.', '_' and '-'.  Returns 0 or -1 after reporting. */
+int	cfg_check_name(struct cfg_ctx *ctx, const char *path,
+	    const char *name, size_t size);
+
 /* Boolean member; def if absent. */
 int	cfg_bool(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	    const char *key, bool def, bool *out);
