@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +35,12 @@
 #include "worker.h"
 
 #define SHUTDOWN_REAP_MS	3000
+/* What main's fds are estimated at: this many per device instance (its
+ * socket, a front-end's connection, its worker's channel, memory regions,
+ * the rings' eventfds, host resources), and this many besides (stdio, the
+ * event loop, syslog, our own executable). */
+#define NOFILE_PER_DEV		16
+#define NOFILE_MARGIN		64
 
 static struct event_base	*base;
 static struct inst		*insts;
@@ -149,6 +156,58 @@ run_as(const struct vhostd_cfg *cfg, struct sandbox_creds *c, char *name,
 	c->change = true;
 	c->user = name[0] != '\0' ? name : NULL;
 	return 0;
+}
+
+/* A limit for a log line: its number, or "unlimited". */
+static const char *
+rlim_str(rlim_t v, char *buf, size_t len)
+{
+	if (v == RLIM_INFINITY)
+		snprintf(buf, len, "unlimited");
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+/*
+ * main holds about ten fds for each connected front-end, so the usual soft
+ * RLIMIT_NOFILE of 1024 refused front-ends from the 81st or so on.  main
+ * waits with epoll, never select(2), so it may take what the hard limit
+ * allows; it warns if even that is short of what `ndevs` devices may need.
+ * Workers set their own limit when they lock down.
+ */
+static void
+raise_nofile(size_t ndevs)
+{
+	struct rlimit rl;
+	rlim_t was, need = (rlim_t)ndevs * NOFILE_PER_DEV + NOFILE_MARGIN;
+	char b1[24], b2[24], b3[24];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("raising the soft RLIMIT_NOFILE from %s to "
+			    "the hard limit %s", rlim_str(was, b1, sizeof(b1)),
+			    rlim_str(rl.rlim_max, b2, sizeof(b2)));
+			rl.rlim_cur = was;
+		}
+	}
+	log_debug("RLIMIT_NOFILE: soft limit %s (was %s), hard limit %s",
+	    rlim_str(rl.rlim_cur, b1, sizeof(b1)), rlim_str(was, b2,
+	    sizeof(b2)), rlim_str(rl.rlim_max, b3, sizeof(b3)));
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+		log_warnx("the hard RLIMIT_NOFILE, %s, is below the %llu fds "
+		    "that %zu device%s may need (%d each and %d more): "
+		    "front-ends will be refused once main runs out; raise it "
+		    "(ulimit -Hn, systemd's LimitNOFILE=)",
+		    rlim_str(rl.rlim_max, b1, sizeof(b1)),
+		    (unsigned long long)need, ndevs, ndevs == 1 ? "" : "s",
+		    NOFILE_PER_DEV, NOFILE_MARGIN);
 }
 
 /* -n: every seccomp policy the configuration needs must parse. */
@@ -301,6 +360,8 @@ main(int argc, char *argv[])
 	/* Until it is in the background, errors go to the terminal that
 	 * started it. */
 	log_init(true, level, "vhostd");
+	/* Before any fd is opened for the devices. */
+	raise_nofile(cfg->ndevs);
 
 	/* Workers are exec'd from this fd, so that they run the very binary
 	 * main runs even if the file is replaced.  Kept clear of the fd
