@@ -1148,8 +1148,12 @@ i2c_run(struct dev_ctx *ctx, unsigned qidx)
 		if (r != 1)
 			break;
 		i2c_parse_req(s, sl);
-		if (s->failing) {
-			/* The tail of a group that failed already. */
+		if (s->failing || sl->req.resubmitted) {
+			/* The tail of a group that failed already; or a
+			 * request a worker that died had taken: whether it
+			 * reached the bus is unknown, and a transfer is not
+			 * safe to repeat, so it fails, and so does the rest
+			 * of its group. */
 			i2c_complete(s, sl, VIRTIO_I2C_MSG_ERR, NULL);
 			s->failing = sl->fail_next;
 			continue;

@@ -175,6 +175,7 @@ struct vs {
 	struct iovec		 iov[VS_IOV_MAX];
 	/* An rx buffer taken for a packet that did not come. */
 	bool			 spare;
+	bool			 reset_sent;	/* transport reset after a restart */
 	struct vq_req		 spare_req;
 	struct iovec		 spare_iov[VS_IOV_MAX];
 	struct log_ratelimit	 rl;
@@ -1163,10 +1164,45 @@ vs_tx_run(struct vs *s)
 	struct vq_req req;
 
 	while (vq_pop(vq, &req, s->iov, VS_IOV_MAX) == 1) {
-		vs_tx_packet(s, &req);
+		/* A packet a worker that died had taken belongs to a
+		 * connection that died with it: dropped (the transport
+		 * reset tells the guest). */
+		if (!req.resubmitted)
+			vs_tx_packet(s, &req);
 		vq_push(vq, req.head, 0);
 	}
 	return DEV_RUN_DRAINED;
+}
+
+#define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET	0
+
+/*
+ * The event queue.  Its buffers stay in the ring, but for one: a worker
+ * that replaces one that died has none of its connections, so it tells
+ * the guest's driver with a transport reset (VIRTIO 1.2 5.10.6.5), which
+ * resets every socket the guest had.
+ */
+static enum dev_run
+vs_ev_run(struct vs *s)
+{
+	struct virtq *vq = s->ctx->vq[VS_EVQ];
+	struct vq_req req;
+	uint32_t id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+
+	while (s->ctx->restarted && !s->reset_sent) {
+		if (vq_pop(vq, &req, s->iov, VS_IOV_MAX) != 1)
+			return DEV_RUN_DRAINED;
+		if (req.in_len < sizeof(id)) {
+			vq_push(vq, req.head, 0);
+			continue;
+		}
+		vq_iov_to(req.in, req.n_in, 0, &id, sizeof(id));
+		vq_push(vq, req.head, sizeof(id));
+		s->reset_sent = true;
+		log_warnx("%s: told the guest its connections are gone "
+		    "(transport reset)", s->ctx->id);
+	}
+	return DEV_RUN_PAUSED;
 }
 
 /* ---- messages from main ---- */
@@ -1290,9 +1326,7 @@ vsock_run(struct dev_ctx *ctx, unsigned q)
 	case VS_TXQ:
 		return vs_tx_run(s);
 	default:
-		/* The event queue's buffers are held: vhostd has no event
-		 * to send (a transport reset would be one). */
-		return DEV_RUN_PAUSED;
+		return vs_ev_run(s);
 	}
 }
 

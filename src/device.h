@@ -24,6 +24,7 @@
 #define DEV_MAX_HOST_FDS	8	/* fds a device's open hook may hand down */
 #define DEV_CFG_MAX		8192	/* bytes of a device's parsed config */
 #define DEV_CONFIG_SPACE_MAX	256	/* bytes of virtio config space */
+#define DEV_STATE_MAX		4096	/* bytes of a device's saved state */
 
 struct cfg_ctx;
 struct dev_ctx;
@@ -183,6 +184,24 @@ struct dev_ctx {
 	/* fds the preopen hook opened, kept through the lockdown. */
 	int			 kept_fds[DEV_MAX_HOST_FDS];
 	unsigned		 n_kept_fds;
+	/*
+	 * Worker restarts.  state: DEV_STATE_MAX bytes that outlive the
+	 * worker (shared memory main keeps for the connection, NULL if
+	 * there is none): a device keeps there, current at every change,
+	 * what a new worker needs to carry on as if nothing happened (line
+	 * directions and interrupt types), and restores it in init when
+	 * `restarted`.  It starts zeroed for each new front-end; a device
+	 * reset must clear what the device keeps there.  restarted: this
+	 * worker replaces one that died while serving the same front-end:
+	 * the queues hand out again, first, the requests it had taken and
+	 * not returned (vq_req.resubmitted).  A device re-executes those
+	 * whose effect does not depend on being done once (reads, entropy,
+	 * waiting for an interrupt) and completes the others with its error
+	 * status, so that the driver gets every request back exactly once.
+	 */
+	void			*state;
+	size_t			 state_len;
+	bool			 restarted;
 };
 
 /* worker, in preopen: keep fd open through the lockdown.  Returns 0, or

@@ -19,8 +19,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "inst.h"
@@ -30,6 +32,18 @@
 
 #define INST_WORKER_TIMEOUT_S	3	/* for an answer to VRING_STOP */
 #define INST_IPC_PER_WAKE	64
+/*
+ * Worker restarts: a worker that dies while serving a front-end is
+ * replaced after a back-off that doubles from INST_BACKOFF_MIN_MS to
+ * INST_BACKOFF_MAX_MS; the (INST_RESTART_MAX + 1)th death within
+ * INST_RESTART_WINDOW_S marks the device failed: its front-end is
+ * disconnected and new ones are refused for INST_FAILED_HOLD_S.
+ */
+#define INST_RESTART_MAX	5
+#define INST_RESTART_WINDOW_S	60
+#define INST_BACKOFF_MIN_MS	50
+#define INST_BACKOFF_MAX_MS	2000
+#define INST_FAILED_HOLD_S	60
 
 extern char **environ;
 
@@ -52,6 +66,16 @@ static size_t		 n_all_insts;
 
 static void inst_worker_readable(evutil_socket_t, short, void *);
 static void inst_worker_lost(struct inst *, const char *);
+static int inst_worker_spawn(struct inst *);
+
+static uint64_t
+inst_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 void
 inst_set_self_exe(int fd)
@@ -199,18 +223,75 @@ inst_worker_stop(struct inst *in, bool expected)
 	zombie_add(in->wpid, in->id, expected);
 	in->wpid = -1;
 	in->wstate = W_NONE;
-	if (in->waiting)
-		evtimer_del(in->wait_timer);
-	in->waiting = false;
 	if (in->dev_started && in->ops->main_worker_gone != NULL)
 		in->ops->main_worker_gone(in);
 }
 
+static void
+inst_restart_due(evutil_socket_t fd, short ev, void *arg)
+{
+	struct inst *in = arg;
+
+	if (in->conn_fd == -1 || in->wstate != W_NONE)
+		return;
+	if (inst_worker_spawn(in) == -1)
+		inst_conn_close(in, "its worker cannot be restarted");
+}
+
 /*
- * The worker is gone or broke its protocol while a front-end was being
- * served: without it the device cannot serve, so the connection goes too
- * (the front-end may reconnect and get a new worker).  `why` is logged if
- * not NULL.
+ * The worker died (or broke its protocol) while serving a front-end: the
+ * front-end and the guest are not told.  Rings the worker ran are marked
+ * to resume from the in-flight log, and a new worker is started after a
+ * back-off; one that keeps dying fails the device.
+ */
+static void
+inst_restart_schedule(struct inst *in)
+{
+	uint64_t now = inst_now_ms();
+	struct timeval tv;
+	unsigned i, ms;
+
+	if (now - in->restart_window > INST_RESTART_WINDOW_S * 1000) {
+		in->restart_window = now;
+		in->restarts = 0;
+	}
+	if (in->restarts >= INST_RESTART_MAX) {
+		log_warnx("%s: its worker died %u times within %d s: device "
+		    "failed; front-ends are refused for %d s", in->id,
+		    in->restarts + 1, INST_RESTART_WINDOW_S,
+		    INST_FAILED_HOLD_S);
+		in->failed_until = now + INST_FAILED_HOLD_S * 1000;
+		inst_conn_close(in, "the device failed");
+		return;
+	}
+	ms = INST_BACKOFF_MIN_MS << in->restarts;
+	if (ms > INST_BACKOFF_MAX_MS)
+		ms = INST_BACKOFF_MAX_MS;
+	in->restarts++;
+	in->n_restarts++;
+	for (i = 0; i < DEV_MAX_QUEUES; i++)
+		if (in->vr[i].running)
+			in->vr[i].resume = true;
+	if (in->waiting) {
+		/* The stop goes to the next worker, once it has resumed the
+		 * ring; give it the time to come. */
+		struct timeval wt = { INST_WORKER_TIMEOUT_S +
+		    INST_BACKOFF_MAX_MS / 1000, 0 };
+
+		in->stop_pending = true;
+		evtimer_add(in->wait_timer, &wt);
+	}
+	log_warnx("%s: restarting its worker in %u ms (restart %u within "
+	    "%d s)", in->id, ms, in->restarts, INST_RESTART_WINDOW_S);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(in->restart_timer, &tv);
+}
+
+/*
+ * The worker is gone or broke its protocol.  While a front-end is served
+ * a new one takes over (inst_restart_schedule).  `why` is logged if not
+ * NULL (NULL: it was reaped, and that was logged).
  */
 static void
 inst_worker_lost(struct inst *in, const char *why)
@@ -219,7 +300,72 @@ inst_worker_lost(struct inst *in, const char *why)
 		log_warnx("%s: worker %d %s", in->id, (int)in->wpid, why);
 	inst_worker_stop(in, why == NULL);
 	if (in->conn_fd != -1)
-		inst_conn_close(in, "its worker is gone");
+		inst_restart_schedule(in);
+}
+
+void
+inst_worker_renew(struct inst *in)
+{
+	if (in->wstate == W_NONE || in->conn_fd == -1)
+		return;
+	inst_worker_stop(in, true);
+	if (inst_worker_spawn(in) == -1)
+		inst_conn_close(in, "cannot start its worker");
+}
+
+static void
+inst_area_close(struct inst *in)
+{
+	if (in->area_fd != -1)
+		close(in->area_fd);
+	in->area_fd = -1;
+	in->area_size = in->area_offset = 0;
+	in->area_nq = in->area_qsize = 0;
+	in->area_used = false;
+}
+
+int
+inst_area_new(struct inst *in, uint32_t nq, uint32_t qsize)
+{
+	uint64_t size = (uint64_t)nq * vq_log_size(qsize) + DEV_STATE_MAX;
+	long pg = sysconf(_SC_PAGESIZE);
+	int fd;
+
+	if (pg > 0)
+		size = (size + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
+	fd = memfd_create("vhostd-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd == -1) {
+		log_warn("%s: in-flight area", in->id);
+		return -1;
+	}
+	/* Sealed: nobody (the front-end included, if it is given the fd)
+	 * can shrink it under a worker that has it mapped. */
+	if (ftruncate(fd, (off_t)size) == -1 || fcntl(fd, F_ADD_SEALS,
+	    F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
+		log_warn("%s: sizing the in-flight area", in->id);
+		close(fd);
+		return -1;
+	}
+	inst_area_close(in);
+	in->area_fd = fd;
+	in->area_size = size;
+	in->area_nq = nq;
+	in->area_qsize = qsize;
+	return 0;
+}
+
+void
+inst_area_adopt(struct inst *in, int fd, uint64_t size, uint64_t offset,
+    uint32_t nq, uint32_t qsize)
+{
+	inst_area_close(in);
+	in->area_fd = fd;
+	in->area_size = size;
+	in->area_offset = offset;
+	in->area_nq = nq;
+	in->area_qsize = qsize;
+	/* It holds what a worker of an earlier vhostd left. */
+	in->area_used = true;
 }
 
 int
@@ -268,9 +414,12 @@ inst_vring_start(struct inst *in, unsigned index)
 	int fds[3];
 	unsigned n = 0;
 
-	if (in->wstate != W_READY || !v->started || v->running ||
+	if (in->wstate != W_READY || !v->started ||
+	    (v->running && !v->resume) ||
 	    !v->addr_set || v->num == 0 || in->nmem == 0)
 		return;
+	if (v->resume)
+		m.flags |= IPC_VRING_RESUME;
 	m.num = v->num;
 	m.base = v->base;
 	m.desc = v->desc;
@@ -291,8 +440,10 @@ inst_vring_start(struct inst *in, unsigned index)
 	if (v->enabled)
 		m.flags |= IPC_VRING_ENABLED;
 	if (inst_worker_send(in, &m, sizeof(m), fds, n) == 0 &&
-	    in->wstate == W_READY)
+	    in->wstate == W_READY) {
 		v->running = true;
+		v->resume = false;
+	}
 }
 
 /* The worker said hello: tell it who it is and replay the state. */
@@ -301,7 +452,8 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 {
 	struct ipc_init *init;
 	struct ipc_features f = { .type = IPC_FEATURES };
-	unsigned i;
+	int fds[DEV_MAX_HOST_FDS + 1];
+	unsigned i, nfds;
 
 	if (in->wstate != W_STARTING) {
 		inst_worker_lost(in, "said hello twice");
@@ -331,11 +483,22 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 	inst_test_fault(in->id, init->fault, sizeof(init->fault));
 #endif
 	memcpy(init->cfg, in->cfg->priv, in->ops->cfg_size);
-	i = inst_worker_send(in, init, sizeof(*init), in->host_fds,
-	    in->n_host_fds);
+	memcpy(fds, in->host_fds, in->n_host_fds * sizeof(int));
+	nfds = in->n_host_fds;
+	if (in->area_fd != -1) {
+		fds[nfds++] = in->area_fd;
+		init->inflight_size = in->area_size;
+		init->inflight_offset = in->area_offset;
+		init->inflight_nq = in->area_nq;
+		init->inflight_qsize = in->area_qsize;
+		init->restarted = in->area_used;
+	}
+	i = inst_worker_send(in, init, sizeof(*init), fds, nfds);
 	free(init);
 	if (i != 0)
 		return;
+	if (in->area_fd != -1)
+		in->area_used = true;
 	log_debug("%s: worker %d ready", in->id, (int)in->wpid);
 	if (in->features != 0) {
 		f.features = in->features;
@@ -349,6 +512,8 @@ inst_worker_hello(struct inst *in, const struct ipc_hello *h)
 	if (in->wstate == W_READY && in->dev_started &&
 	    in->ops->main_worker_ready != NULL)
 		in->ops->main_worker_ready(in);
+	if (in->wstate == W_READY)
+		vu_worker_back(in);
 }
 
 static void
@@ -434,7 +599,12 @@ inst_wait_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct inst *in = arg;
 
-	if (in->waiting)
+	if (!in->waiting)
+		return;
+	if (in->wstate == W_NONE)
+		inst_conn_close(in, "its worker did not come back in time to "
+		    "stop a ring");
+	else
 		inst_worker_lost(in, "did not stop its ring in time");
 }
 
@@ -447,6 +617,9 @@ inst_worker_spawn(struct inst *in)
 	char *argv[] = { "vhostd", "--worker", (char *)in->id, NULL };
 	sigset_t all;
 
+	if (in->area_fd == -1 &&
+	    inst_area_new(in, in->ops->num_queues, VQ_MAX_SIZE) == -1)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("%s: socketpair for worker", in->id);
 		return -1;
@@ -507,6 +680,12 @@ inst_conn_close(struct inst *in, const char *why)
 			close(in->rx.msg.fds[i]);
 	memset(&in->rx, 0, sizeof(in->rx));
 	inst_worker_stop(in, true);
+	if (in->restart_timer != NULL)
+		evtimer_del(in->restart_timer);
+	if (in->waiting && in->wait_timer != NULL)
+		evtimer_del(in->wait_timer);
+	in->waiting = in->stop_pending = false;
+	inst_area_close(in);
 	vu_state_reset(in);
 	for (i = 0; i < in->nmem; i++) {
 		close(in->mem_fd[i]);
@@ -593,6 +772,15 @@ inst_accept(evutil_socket_t lfd, short ev, void *arg)
 		close(fd);
 		return;
 	}
+	if (in->failed_until != 0 && inst_now_ms() < in->failed_until) {
+		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
+		    "uid %u: the device failed (its worker kept dying); "
+		    "retry in %llu s", in->id, (int)cred.pid,
+		    (unsigned)cred.uid, (unsigned long long)
+		    ((in->failed_until - inst_now_ms()) / 1000 + 1));
+		close(fd);
+		return;
+	}
 	if (in->conn_fd != -1) {
 		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
 		    "uid %u: device is in use by pid %d", in->id,
@@ -610,6 +798,8 @@ inst_accept(evutil_socket_t lfd, short ev, void *arg)
 		return;
 	}
 	in->n_conns++;
+	in->failed_until = 0;
+	in->restarts = 0;
 	log_info("%s: front-end pid %d uid %u connected", in->id,
 	    (int)cred.pid, (unsigned)cred.uid);
 	if (inst_worker_spawn(in) == -1)
@@ -724,6 +914,7 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 	in->id = dc->id;
 	in->base = base;
 	in->listen_fd = in->conn_fd = in->wfd = in->backend_fd = -1;
+	in->area_fd = -1;
 	in->wpid = -1;
 	in->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
 	in->wlog_rl = (struct log_ratelimit){ 5, 200, 0, 0, 0 };
@@ -750,8 +941,10 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 	    inst_accept, in);
 	in->listen_timer = evtimer_new(base, inst_listen_resume, in);
 	in->wait_timer = evtimer_new(base, inst_wait_timeout, in);
+	in->restart_timer = evtimer_new(base, inst_restart_due, in);
 	if (in->listen_ev == NULL || in->listen_timer == NULL ||
-	    in->wait_timer == NULL || event_add(in->listen_ev, NULL) == -1) {
+	    in->wait_timer == NULL || in->restart_timer == NULL ||
+	    event_add(in->listen_ev, NULL) == -1) {
 		log_warnx("%s: cannot watch its socket", in->id);
 		return -1;
 	}
@@ -785,7 +978,10 @@ inst_teardown(struct inst *in)
 		event_free(in->listen_timer);
 	if (in->wait_timer != NULL)
 		event_free(in->wait_timer);
+	if (in->restart_timer != NULL)
+		event_free(in->restart_timer);
 	in->listen_ev = in->listen_timer = in->wait_timer = NULL;
+	in->restart_timer = NULL;
 	if (in->listen_fd != -1)
 		close(in->listen_fd);
 	in->listen_fd = -1;

@@ -27,7 +27,11 @@ struct vring_cfg {
 	bool		addr_set;
 	bool		started;	/* SET_VRING_KICK seen, not stopped */
 	bool		enabled;
-	bool		running;	/* the worker runs it */
+	bool		running;	/* handed to a worker (or to the one
+					   being restarted: see resume) */
+	bool		resume;		/* its worker died: the next one
+					   continues it from the in-flight
+					   log */
 	int		kick_fd, call_fd, err_fd;	/* -1: none */
 };
 
@@ -89,8 +93,26 @@ struct inst {
 
 	/* A front-end message that waits for the worker (GET_VRING_BASE). */
 	bool			 waiting;
+	bool			 stop_pending;	/* to send to the next worker */
 	uint32_t		 wait_index;
 	struct event		*wait_timer;
+
+	/*
+	 * The in-flight area of the connection (queue logs and the device's
+	 * saved state, ipc.h IPC_INIT): a memfd main makes when the first
+	 * worker starts, or the front-end's (GET/SET_INFLIGHT_FD).
+	 */
+	int			 area_fd;	/* -1: none yet */
+	uint64_t		 area_size, area_offset;
+	uint32_t		 area_nq, area_qsize;
+	bool			 area_used;	/* a worker has had it */
+
+	/* Worker restarts. */
+	struct event		*restart_timer;
+	unsigned		 restarts;	/* in the current window */
+	uint64_t		 restart_window;	/* its start, ms */
+	uint64_t		 failed_until;	/* ms; 0: not failed */
+	unsigned		 n_restarts;	/* since start */
 
 	/* The device's main-side state (ops->main_*). */
 	void			*dev_priv;
@@ -106,6 +128,9 @@ void	vu_conn_readable(evutil_socket_t fd, short ev, void *arg);
 void	vu_state_init(struct inst *in);
 void	vu_state_reset(struct inst *in);
 void	vu_worker_answered(struct inst *in, uint32_t index, uint32_t base);
+/* A restarted worker has been given the state: send it the ring stop a
+ * GET_VRING_BASE asked for while there was none. */
+void	vu_worker_back(struct inst *in);
 
 /*
  * Checks a message's framing and fixed sizes before any handler sees it:
@@ -125,6 +150,15 @@ int	inst_worker_send(struct inst *in, const void *msg, size_t len,
 void	inst_vring_start(struct inst *in, unsigned index);
 int	inst_worker_send_mem(struct inst *in);
 void	inst_wait_arm(struct inst *in);
+/* Makes the in-flight area for nq queues of qsize entries (replacing the
+ * current one); 0, or -1 after logging why. */
+int	inst_area_new(struct inst *in, uint32_t nq, uint32_t qsize);
+/* Takes a front-end's area (fd is the instance's from now). */
+void	inst_area_adopt(struct inst *in, int fd, uint64_t size,
+	    uint64_t offset, uint32_t nq, uint32_t qsize);
+/* Replaces the worker by a fresh one that maps the current area (no ring
+ * may be running). */
+void	inst_worker_renew(struct inst *in);
 void	inst_set_self_exe(int fd);
 /* Every instance, for dev_inst_next (set before the first inst_setup). */
 void	inst_set_table(struct inst *insts, size_t n);

@@ -48,7 +48,9 @@ ipc_msg_nfds(const union ipc_msg *m)
 {
 	switch (m->type) {
 	case IPC_INIT:
-		return m->init.n_host_fds;
+		if (m->init.n_host_fds > DEV_MAX_HOST_FDS)
+			return IPC_MAX_FDS + 1;		/* never matches */
+		return m->init.n_host_fds + (m->init.inflight_size != 0);
 	case IPC_MEM_TABLE:
 		return m->mem.nregions;
 	case IPC_VRING_START:

@@ -17,14 +17,15 @@
 #include "device.h"
 #include "memtab.h"
 
-#define IPC_VERSION	3
+#define IPC_VERSION	4
 #define IPC_FD		3	/* the worker's end, at exec */
 #define IPC_MAX_FDS	(MEMTAB_MAX_REGIONS)
 #define IPC_LOG_MAX	512
 
 enum ipc_type {
 	IPC_HELLO = 1,		/* w->m: worker started */
-	IPC_INIT,		/* m->w: who you are; fds: host resources */
+	IPC_INIT,		/* m->w: who you are; fds: host resources,
+				   then the in-flight area */
 	IPC_FEATURES,		/* m->w: negotiated virtio features */
 	IPC_MEM_TABLE,		/* m->w: the whole memory table; fds: one per region */
 	IPC_VRING_START,	/* m->w: run a ring; fds: kick?, call?, err? */
@@ -57,7 +58,15 @@ struct ipc_init {
 	uint32_t	seccomp_log;	/* 1: report and go on; 0: kill */
 	uint32_t	uid;		/* the user and group to run as */
 	uint32_t	gid;
-	uint32_t	pad;
+	uint32_t	restarted;	/* 1: the in-flight area holds what a
+					   previous worker left */
+	/* The in-flight area (an fd after the host fds if size != 0):
+	 * nq queue regions of vq_log_size(qsize) bytes, then the device's
+	 * state (DEV_STATE_MAX bytes), from offset. */
+	uint64_t	inflight_size;
+	uint64_t	inflight_offset;
+	uint32_t	inflight_nq;
+	uint32_t	inflight_qsize;
 	char		fault[16];	/* test builds: syscall to try */
 	uint8_t		cfg[DEV_CFG_MAX];
 };
@@ -78,6 +87,7 @@ struct ipc_mem_table {
 #define IPC_VRING_HAS_CALL	0x2
 #define IPC_VRING_HAS_ERR	0x4
 #define IPC_VRING_ENABLED	0x8
+#define IPC_VRING_RESUME	0x10	/* continue from the in-flight log */
 
 struct ipc_vring_start {
 	uint32_t	type;

@@ -23,6 +23,10 @@
 
 #include "virtq.h"
 
+#ifdef VHOSTD_TEST_HOOKS
+unsigned vq_test_exit_after_pops;
+#endif
+
 #define VQ_DESC_ALIGN	16
 #define VQ_AVAIL_ALIGN	2
 #define VQ_USED_ALIGN	4
@@ -148,6 +152,11 @@ vq_setup(struct virtq *vq, const struct memtab *mt, uint16_t num,
 
 	free(vq->inflight);
 	vq->inflight = inflight;
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->n_resubmit = vq->resubmit_pos = 0;
+	vq->log = NULL;
+	vq->log_batch = 0;
 	vq->mt = mt;
 	vq->desc = desc;
 	vq->avail = avail;
@@ -203,6 +212,10 @@ vq_teardown(struct virtq *vq)
 {
 	free(vq->inflight);
 	vq->inflight = NULL;
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->n_resubmit = vq->resubmit_pos = 0;
+	vq->log = NULL;
 	vq->mt = NULL;
 	vq->desc = NULL;
 	vq->avail = NULL;
@@ -239,6 +252,8 @@ vq_has_avail(struct virtq *vq)
 {
 	if (vq->broken || !vq_ready(vq))
 		return false;
+	if (vq->resubmit_pos < vq->n_resubmit)
+		return true;
 	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) !=
 	    vq->last_avail;
 }
@@ -413,6 +428,40 @@ vq_walk_chain(struct virtq *vq, uint16_t head, struct vq_walk *w)
 	}
 }
 
+static void
+vq_fill_req(struct vq_req *req, uint16_t head, const struct vq_walk *w,
+    bool resubmitted)
+{
+	req->head = head;
+	req->resubmitted = resubmitted;
+	req->out = w->iov;
+	req->n_out = w->n_out;
+	req->out_len = w->out_len;
+	req->in = w->iov != NULL ? w->iov + w->n_out : NULL;
+	req->n_in = w->n_in;
+	req->in_len = w->in_len;
+}
+
+/* vq_pop of the next request a previous worker left in flight: its head
+ * is not in the avail ring any more (last_avail is past it), but the
+ * driver has not had it back, so its chain is still the driver's. */
+static int
+vq_pop_resubmit(struct virtq *vq, struct vq_req *req, struct iovec *iov,
+    unsigned iov_max)
+{
+	struct vq_walk w;
+	uint16_t head = vq->resubmit[vq->resubmit_pos++];
+
+	memset(&w, 0, sizeof(w));
+	w.iov = iov;
+	w.iov_max = iov != NULL ? iov_max : 0;
+	if (vq_walk_chain(vq, head, &w) == -1)
+		return -1;
+	vq->n_requests++;
+	vq_fill_req(req, head, &w, true);
+	return 1;
+}
+
 int
 vq_pop(struct virtq *vq, struct vq_req *req, struct iovec *iov,
     unsigned iov_max)
@@ -426,6 +475,8 @@ vq_pop(struct virtq *vq, struct vq_req *req, struct iovec *iov,
 		errno = EINVAL;
 		return -1;
 	}
+	if (vq->resubmit_pos < vq->n_resubmit)
+		return vq_pop_resubmit(vq, req, iov, iov_max);
 
 	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 	pending = (uint16_t)(avail_idx - vq->last_avail);
@@ -455,6 +506,18 @@ vq_pop(struct virtq *vq, struct vq_req *req, struct iovec *iov,
 		return -1;
 
 	vq_inflight_set(vq, head, true);
+	if (vq->log != NULL) {
+		/* Before the device acts on it: a worker that dies from here
+		 * on leaves it in flight for the next one. */
+		vq->log->desc[head].counter = vq->log_counter++;
+		vq->log->desc[head].inflight = 1;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+#ifdef VHOSTD_TEST_HOOKS
+	/* Test builds: a worker that dies with this request taken. */
+	if (vq_test_exit_after_pops != 0 && --vq_test_exit_after_pops == 0)
+		_exit(70);
+#endif
 	vq->last_avail++;
 	vq->n_requests++;
 	/*
@@ -466,13 +529,7 @@ vq_pop(struct virtq *vq, struct vq_req *req, struct iovec *iov,
 		__atomic_store_n(vq_avail_event(vq), vq->last_avail,
 		    __ATOMIC_RELAXED);
 
-	req->head = head;
-	req->out = iov;
-	req->n_out = w.n_out;
-	req->out_len = w.out_len;
-	req->in = iov != NULL ? iov + w.n_out : NULL;
-	req->n_in = w.n_in;
-	req->in_len = w.in_len;
+	vq_fill_req(req, head, &w, false);
 	return 1;
 }
 
@@ -494,6 +551,152 @@ vq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
 	vq->used_idx++;
 	vq_inflight_set(vq, head, false);
+	if (vq->log != NULL) {
+		/* The batch vq_flush publishes, for a worker that dies
+		 * between publishing and clearing the inflight flags. */
+		vq->log->desc[head].next = vq->log->last_batch_head;
+		vq->log->last_batch_head = head;
+		vq->log_batch++;
+	}
+}
+
+/* The batch of heads just published in used->idx is returned: clear
+ * their inflight flags, then record the index they match. */
+static void
+vq_log_commit(struct virtq *vq, uint16_t new_idx)
+{
+	struct vq_log *log = vq->log;
+	uint16_t h = log->last_batch_head, k;
+
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (k = 0; k < vq->log_batch && h < vq->num; k++) {
+		log->desc[h].inflight = 0;
+		h = log->desc[h].next;
+	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	log->used_idx = new_idx;
+	vq->log_batch = 0;
+}
+
+struct vq_log_entry {
+	uint64_t	counter;
+	uint16_t	head;
+};
+
+static int
+vq_log_entry_cmp(const void *a, const void *b)
+{
+	const struct vq_log_entry *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return x->head < y->head ? -1 : x->head > y->head;
+}
+
+/* A fresh run: the log says nothing is in flight and where the avail
+ * ring stands against the used ring. */
+static void
+vq_log_init(struct virtq *vq, struct vq_log *log)
+{
+	log->version = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memset(log->desc, 0, (size_t)vq->num * sizeof(log->desc[0]));
+	log->features = 0;
+	log->desc_num = vq->num;
+	log->last_batch_head = 0;
+	log->used_idx = vq->used_idx;
+	log->avail_gap = (uint16_t)(vq->last_avail - vq->used_idx);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	log->version = VQ_LOG_VERSION;
+	vq->log_counter = 1;
+}
+
+/*
+ * Resumes from what a previous worker left (the specification's
+ * "reconnecting" steps).  The log was written by a worker of this device,
+ * which may have been compromised by its guest, and the used index is the
+ * guest's: every value read is bounded, so the worst outcome is requests
+ * the guest gets back twice or never, as with any ring it corrupts.
+ * Returns the number of requests to resubmit, or -1 if out of memory.
+ */
+static int
+vq_log_resume(struct virtq *vq, struct vq_log *log)
+{
+	struct vq_log_entry *e;
+	uint16_t used, batch, h, n = 0;
+	uint32_t i;
+	uint64_t maxc = 0;
+
+	used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	batch = (uint16_t)(used - log->used_idx);
+	if (batch != 0) {
+		/* It died after publishing its last batch and before
+		 * clearing the batch's inflight flags. */
+		h = log->last_batch_head;
+		for (i = 0; i < batch && i < vq->num && h < vq->num; i++) {
+			log->desc[h].inflight = 0;
+			h = log->desc[h].next;
+		}
+		log->used_idx = used;
+	}
+	if ((e = calloc(vq->num, sizeof(*e))) == NULL ||
+	    (vq->resubmit = calloc(vq->num, sizeof(uint16_t))) == NULL) {
+		free(e);
+		return -1;
+	}
+	for (i = 0; i < vq->num; i++) {
+		if (log->desc[i].counter > maxc)
+			maxc = log->desc[i].counter;
+		if (log->desc[i].inflight != 1) {
+			log->desc[i].inflight = 0;
+			continue;
+		}
+		e[n].counter = log->desc[i].counter;
+		e[n].head = (uint16_t)i;
+		n++;
+	}
+	qsort(e, n, sizeof(*e), vq_log_entry_cmp);
+	for (i = 0; i < n; i++) {
+		vq->resubmit[i] = e[i].head;
+		vq_inflight_set(vq, e[i].head, true);
+	}
+	free(e);
+	vq->n_resubmit = n;
+	vq->resubmit_pos = 0;
+	vq->log_counter = maxc + 1;
+	/* Every head popped is either back in the used ring or in flight. */
+	vq->used_idx = vq->signalled_used = used;
+	vq->last_avail = (uint16_t)(used + log->avail_gap + n);
+	if (vq->event_idx)
+		__atomic_store_n(vq_avail_event(vq), vq->last_avail,
+		    __ATOMIC_RELAXED);
+	return n;
+}
+
+unsigned
+vq_log_start(struct virtq *vq, struct vq_log *log, uint32_t cap, bool resume)
+{
+	int n;
+
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->n_resubmit = vq->resubmit_pos = 0;
+	vq->log = NULL;
+	vq->log_batch = 0;
+	if (log == NULL || vq->broken || !vq_ready(vq) || cap < vq->num)
+		return 0;
+	if (resume && log->version == VQ_LOG_VERSION &&
+	    log->desc_num == vq->num) {
+		if ((n = vq_log_resume(vq, log)) == -1) {
+			vq_break(vq, "out of memory resuming the ring");
+			return 0;
+		}
+		vq->log = log;
+		return (unsigned)n;
+	}
+	vq_log_init(vq, log);
+	vq->log = log;
+	return 0;
 }
 
 /* Standard event index test (VIRTIO 1.x 2.7.7.2): did [old, new) just
@@ -521,6 +724,8 @@ vq_flush(struct virtq *vq)
 
 	/* The used entries become visible before the index. */
 	__atomic_store_n(&vq->used->idx, new_idx, __ATOMIC_RELEASE);
+	if (vq->log != NULL)
+		vq_log_commit(vq, new_idx);
 	/* The index is visible before we read the driver's wishes. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 

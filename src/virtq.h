@@ -54,6 +54,49 @@ struct vring_used {
 	struct vring_used_elem ring[];	/* [num], then avail_event */
 };
 
+/*
+ * The in-flight log of one queue: a region of the in-flight area (a
+ * memfd main owns, or the one the front-end keeps with
+ * VHOST_USER_GET/SET_INFLIGHT_FD) that the worker keeps current so that
+ * the next worker (or the next vhostd) knows which requests were taken
+ * from the avail ring and not yet returned.  It is the vhost-user
+ * specification's split-queue region ("Inflight I/O tracking") with one
+ * field more: avail_gap.  The guest never sees it.
+ */
+struct vq_log_desc {
+	uint8_t		inflight;	/* 1: popped, not returned */
+	uint8_t		padding[5];
+	uint16_t	next;		/* last batch of returned heads */
+	uint64_t	counter;	/* pop order */
+};
+
+struct vq_log {
+	uint64_t	features;	/* 0 */
+	uint16_t	version;	/* VQ_LOG_VERSION; 0: never set up */
+	uint16_t	desc_num;	/* the queue's size */
+	uint16_t	last_batch_head;
+	uint16_t	used_idx;	/* used->idx the inflight flags match */
+	uint16_t	avail_gap;	/* vhostd: avail - used index when the
+					   ring was started: heads the driver
+					   gave an earlier run and never got
+					   back */
+	uint16_t	padding[3];
+	struct vq_log_desc desc[];	/* [desc_num] */
+};
+
+#define VQ_LOG_VERSION	1
+#define VQ_LOG_ALIGN	64
+
+/* Bytes of one queue's region in an area made for queues of qsize. */
+static inline size_t
+vq_log_size(uint32_t qsize)
+{
+	size_t n = sizeof(struct vq_log) +
+	    (size_t)qsize * sizeof(struct vq_log_desc);
+
+	return (n + VQ_LOG_ALIGN - 1) & ~(size_t)(VQ_LOG_ALIGN - 1);
+}
+
 struct virtq {
 	/* Set by vq_setup from what main forwarded. */
 	const struct memtab	*mt;
@@ -73,6 +116,14 @@ struct virtq {
 	bool			 notify_off;	/* kicks currently suppressed */
 	uint8_t			*inflight;	/* bitmap of heads popped, not pushed */
 
+	/* The in-flight log (NULL: none) and the requests a previous
+	 * worker left in flight, handed out again by vq_pop first. */
+	struct vq_log		*log;
+	uint64_t		 log_counter;
+	uint16_t		 log_batch;	/* pushed since the last flush */
+	uint16_t		*resubmit;	/* heads in pop order */
+	uint16_t		 n_resubmit, resubmit_pos;
+
 	/* Owned by the worker runtime; the engine only writes to them. */
 	int			 call_fd;	/* -1: none */
 	int			 err_fd;	/* -1: none */
@@ -90,6 +141,9 @@ struct virtq {
  * inside guest memory, each within one memory region. */
 struct vq_req {
 	uint16_t	 head;
+	bool		 resubmitted;	/* taken by a worker that died: the
+					   device re-executes it if that is
+					   harmless, else fails it */
 	struct iovec	*out;
 	unsigned	 n_out;
 	uint64_t	 out_len;
@@ -97,6 +151,12 @@ struct vq_req {
 	unsigned	 n_in;
 	uint64_t	 in_len;
 };
+
+#ifdef VHOSTD_TEST_HOOKS
+/* Test builds: if not 0, the process exits (70) on that many-th pop,
+ * right after taking the request (worker fault "pop-exit:N"). */
+extern unsigned vq_test_exit_after_pops;
+#endif
 
 /* Zeroes vq, sets fds to -1 and the log name. */
 void	vq_init(struct virtq *vq, const char *name);
@@ -111,6 +171,18 @@ void	vq_init(struct virtq *vq, const char *name);
 int	vq_setup(struct virtq *vq, const struct memtab *mt, uint16_t num,
 	    uint64_t desc_uva, uint64_t avail_uva, uint64_t used_uva,
 	    uint16_t last_avail, bool event_idx, bool indirect);
+
+/*
+ * Attaches the queue's in-flight log (after vq_setup).  cap is the number
+ * of desc entries the region has room for.  resume: the log holds what a
+ * previous worker left: finish its last batch of returned heads, queue
+ * every head still in flight for vq_pop (in pop order), and continue the
+ * avail ring after them; if the log does not match the queue (never set
+ * up, another size) the queue starts afresh.  Otherwise the log is
+ * initialised for this run.  Returns the number of requests to resubmit.
+ */
+unsigned vq_log_start(struct virtq *vq, struct vq_log *log, uint32_t cap,
+	    bool resume);
 
 /* Re-translates the ring addresses after the memory table changed.
  * Returns 0, or -1 (queue broken) if they no longer translate. */

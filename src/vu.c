@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,11 +49,13 @@
 	 (UINT64_C(1) << VU_PF_CONFIG) | \
 	 (UINT64_C(1) << VU_PF_RESET_DEVICE) | \
 	 (UINT64_C(1) << VU_PF_CONFIGURE_MEM_SLOTS) | \
+	 (UINT64_C(1) << VU_PF_INFLIGHT_SHMFD) | \
 	 (UINT64_C(1) << VU_PF_STATUS))
 
 struct vu_reply {
 	uint8_t		buf[VU_CONFIG_HDR + VU_MAX_CONFIG_SIZE];
 	size_t		len;
+	int		fd;		/* sent with the reply if not -1 */
 };
 
 typedef int (*vu_handler)(struct inst *, struct vu_msg *, struct vu_reply *,
@@ -91,6 +94,8 @@ static int vu_add_mem_reg(struct inst *, struct vu_msg *, struct vu_reply *, con
 static int vu_rem_mem_reg(struct inst *, struct vu_msg *, struct vu_reply *, const char **);
 static int vu_set_status(struct inst *, struct vu_msg *, struct vu_reply *, const char **);
 static int vu_get_status(struct inst *, struct vu_msg *, struct vu_reply *, const char **);
+static int vu_get_inflight_fd(struct inst *, struct vu_msg *, struct vu_reply *, const char **);
+static int vu_set_inflight_fd(struct inst *, struct vu_msg *, struct vu_reply *, const char **);
 
 /* Every message vhostd accepts, with its rules.  Anything else closes the
  * connection. */
@@ -120,6 +125,8 @@ static const struct vu_rule vu_rules[VU_REQUEST_MAX] = {
 	[VU_REM_MEM_REG] = { "REM_MEM_REG", 40, 0, 1, VU_PF_CONFIGURE_MEM_SLOTS, false, false, vu_rem_mem_reg },
 	[VU_SET_STATUS] = { "SET_STATUS", 8, 0, 0, VU_PF_STATUS, false, false, vu_set_status },
 	[VU_GET_STATUS] = { "GET_STATUS", 0, 0, 0, VU_PF_STATUS, true, false, vu_get_status },
+	[VU_GET_INFLIGHT_FD] = { "GET_INFLIGHT_FD", 24, 0, 0, VU_PF_INFLIGHT_SHMFD, true, false, vu_get_inflight_fd },
+	[VU_SET_INFLIGHT_FD] = { "SET_INFLIGHT_FD", 24, 1, 1, VU_PF_INFLIGHT_SHMFD, false, false, vu_set_inflight_fd },
 };
 
 const char *
@@ -132,8 +139,6 @@ vu_request_name(uint32_t req)
 		[VU_NET_SET_MTU] = "NET_SET_MTU",
 		[VU_IOTLB_MSG] = "IOTLB_MSG",
 		[VU_SET_VRING_ENDIAN] = "SET_VRING_ENDIAN",
-		[VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-		[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
 	};
 
 	if (req < VU_REQUEST_MAX && vu_rules[req].name != NULL)
@@ -232,8 +237,14 @@ vu_validate(const struct inst *in, const struct vu_msg *m)
 /* ---- sending ---- */
 
 static int
-vu_send(struct inst *in, uint32_t request, const void *payload, size_t len)
+vu_send_fd(struct inst *in, uint32_t request, const void *payload,
+    size_t len, int fd)
 {
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct cmsghdr *c;
 	struct vu_hdr h = {
 		.request = request,
 		.flags = VU_VERSION | VU_FLAG_REPLY,
@@ -246,6 +257,16 @@ vu_send(struct inst *in, uint32_t request, const void *payload, size_t len)
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 	ssize_t n;
 
+	if (fd != -1) {
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
 	do
 		n = sendmsg(in->conn_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n == -1 && errno == EINTR);
@@ -255,6 +276,12 @@ vu_send(struct inst *in, uint32_t request, const void *payload, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+vu_send(struct inst *in, uint32_t request, const void *payload, size_t len)
+{
+	return vu_send_fd(in, request, payload, len, -1);
 }
 
 /* ---- handlers: each checks its values, then changes state ---- */
@@ -355,6 +382,8 @@ vu_reset(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 
 	if (in->wstate == W_READY)
 		inst_worker_send(in, &msg, sizeof(msg), NULL, 0);
+	else
+		in->area_used = false;	/* nothing for a new worker to keep */
 	vu_state_reset(in);
 	return 0;
 }
@@ -649,10 +678,26 @@ vu_get_vring_base(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 	struct ipc_vring_ctl stop = { .type = IPC_VRING_STOP, .index = i };
 	struct vu_vring_state st;
 
+	if (v->running && v->resume) {
+		/* Its worker died and the next one has not resumed it yet:
+		 * the answer must come from that one (vu_worker_back). */
+		in->waiting = true;
+		in->stop_pending = true;
+		in->wait_index = i;
+		inst_wait_arm(in);
+		return VU_DEFER;
+	}
 	if (v->running && in->wstate == W_READY) {
 		if (inst_worker_send(in, &stop, sizeof(stop), NULL, 0) == -1) {
 			*why = "worker unreachable";
 			return -1;
+		}
+		if (in->wstate != W_READY) {
+			/* Lost on the way: the next worker gets the stop. */
+			in->waiting = true;
+			in->stop_pending = true;
+			in->wait_index = i;
+			return VU_DEFER;
 		}
 		in->waiting = true;
 		in->wait_index = i;
@@ -667,6 +712,28 @@ vu_get_vring_base(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 	memcpy(r->buf, &st, sizeof(st));
 	r->len = sizeof(st);
 	return 0;
+}
+
+void
+vu_worker_back(struct inst *in)
+{
+	unsigned i = in->wait_index;
+	struct vring_cfg *v = &in->vr[i];
+	struct ipc_vring_ctl stop = { .type = IPC_VRING_STOP, .index = i };
+
+	if (!in->waiting || !in->stop_pending)
+		return;
+	in->stop_pending = false;
+	if (v->running && !v->resume) {
+		if (inst_worker_send(in, &stop, sizeof(stop), NULL, 0) == 0 &&
+		    in->wstate == W_READY)
+			inst_wait_arm(in);
+		return;
+	}
+	/* It could not be resumed (the front-end changed it meanwhile):
+	 * nothing ran it since; main's base is the answer. */
+	v->resume = false;
+	vu_worker_answered(in, i, v->base);
 }
 
 /* The worker stopped ring `index` (after GET_VRING_BASE): answer. */
@@ -851,6 +918,87 @@ vu_get_status(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 	return 0;
 }
 
+/* Checks the shape a front-end gives for an in-flight area. */
+static const char *
+vu_inflight_check(const struct inst *in, const struct vu_inflight *f)
+{
+	unsigned i;
+
+	if (f->num_queues == 0 || f->num_queues > in->ops->num_queues)
+		return "in-flight area: queue count out of range";
+	if (f->queue_size == 0 || f->queue_size > VQ_MAX_SIZE ||
+	    (f->queue_size & (f->queue_size - 1)) != 0)
+		return "in-flight area: queue size not a power of two in "
+		    "1..32768";
+	for (i = 0; i < DEV_MAX_QUEUES; i++)
+		if (in->vr[i].running)
+			return "in-flight area changed while a ring runs";
+	return NULL;
+}
+
+/* The front-end asks for an in-flight area to keep across reconnects:
+ * a new, zeroed one; the worker is renewed to use it. */
+static int
+vu_get_inflight_fd(struct inst *in, struct vu_msg *m, struct vu_reply *r,
+    const char **why)
+{
+	struct vu_inflight f = m->p.inflight;
+
+	if ((*why = vu_inflight_check(in, &f)) != NULL)
+		return -1;
+	if (inst_area_new(in, f.num_queues, f.queue_size) == -1 ||
+	    (r->fd = fcntl(in->area_fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		*why = "cannot make an in-flight area";
+		return -1;
+	}
+	f.mmap_size = in->area_size;
+	f.mmap_offset = 0;
+	f.padding = 0;
+	memcpy(r->buf, &f, sizeof(f));
+	r->len = sizeof(f);
+	inst_worker_renew(in);
+	return 0;
+}
+
+#define VU_INFLIGHT_MAX	(UINT64_C(64) << 20)
+
+/* The front-end gives back an area (after vhostd restarted): the rings
+ * resume from its logs and the device from its saved state. */
+static int
+vu_set_inflight_fd(struct inst *in, struct vu_msg *m, struct vu_reply *r,
+    const char **why)
+{
+	const struct vu_inflight *f = &m->p.inflight;
+	long pg = sysconf(_SC_PAGESIZE);
+	struct stat st;
+	unsigned i;
+
+	if ((*why = vu_inflight_check(in, f)) != NULL)
+		return -1;
+	if (f->mmap_size < f->num_queues * vq_log_size(f->queue_size) +
+	    DEV_STATE_MAX || f->mmap_size > VU_INFLIGHT_MAX) {
+		*why = "in-flight area of the wrong size";
+		return -1;
+	}
+	if (pg <= 0 || f->mmap_offset % (uint64_t)pg != 0 ||
+	    f->mmap_offset > VU_INFLIGHT_MAX) {
+		*why = "in-flight area offset not page aligned";
+		return -1;
+	}
+	if (fstat(m->fds[0], &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < f->mmap_offset + f->mmap_size) {
+		*why = "in-flight area beyond its file";
+		return -1;
+	}
+	inst_area_adopt(in, m->fds[0], f->mmap_size, f->mmap_offset,
+	    f->num_queues, f->queue_size);
+	m->fds[0] = -1;
+	for (i = 0; i < DEV_MAX_QUEUES; i++)
+		in->vr[i].resume = true;
+	inst_worker_renew(in);
+	return 0;
+}
+
 /* ---- reading and dispatch ---- */
 
 static void
@@ -941,8 +1089,10 @@ vu_rx_step(struct inst *in)
 			return -1;
 		}
 		if (fd_overflow || (mh.msg_flags & MSG_CTRUNC)) {
-			inst_conn_close(in, "too many file descriptors on "
-			    "one message");
+			inst_conn_close(in, fd_overflow ? "too many file "
+			    "descriptors on one message" : "too many file "
+			    "descriptors on one message, or vhostd is out of "
+			    "them (RLIMIT_NOFILE): they were lost");
 			return -1;
 		}
 		rx->got += (size_t)n;
@@ -985,10 +1135,15 @@ vu_dispatch(struct inst *in)
 	ack = (m->hdr.flags & VU_FLAG_NEED_REPLY) && !rule->reply &&
 	    vu_has_pf(in, VU_PF_REPLY_ACK);
 	reply.len = 0;
+	reply.fd = -1;
 	rc = rule->fn(in, m, &reply, &why);
 	vu_msg_close_fds(m);
-	if (in->conn_fd == -1)
-		return -1;	/* a worker send failed and closed it */
+	if (in->conn_fd == -1) {
+		/* a worker send failed and closed it */
+		if (reply.fd != -1)
+			close(reply.fd);
+		return -1;
+	}
 	if (rc == VU_DEFER)
 		return 0;
 	if (rc == -1) {
@@ -1001,8 +1156,13 @@ vu_dispatch(struct inst *in)
 		status = 1;
 		return vu_send(in, m->hdr.request, &status, sizeof(status));
 	}
-	if (rule->reply)
-		return vu_send(in, m->hdr.request, reply.buf, reply.len);
+	if (rule->reply) {
+		rc = vu_send_fd(in, m->hdr.request, reply.buf, reply.len,
+		    reply.fd);
+		if (reply.fd != -1)
+			close(reply.fd);
+		return rc;
+	}
 	if (ack) {
 		status = 0;
 		return vu_send(in, m->hdr.request, &status, sizeof(status));

@@ -110,6 +110,15 @@ struct vu_mem_single {
 	struct vu_region region;
 } __attribute__((packed));
 
+/* GET_INFLIGHT_FD, SET_INFLIGHT_FD (QEMU's struct, padded to 24). */
+struct vu_inflight {
+	uint64_t	mmap_size;
+	uint64_t	mmap_offset;
+	uint16_t	num_queues;
+	uint16_t	queue_size;
+	uint32_t	padding;
+} __attribute__((packed));
+
 struct vu_config {
 	uint32_t	offset;
 	uint32_t	size;
@@ -127,6 +136,7 @@ struct vu_msg {
 		struct vu_mem_table	mem;
 		struct vu_mem_single	mreg;
 		struct vu_config	cfg;
+		struct vu_inflight	inflight;
 		uint8_t			raw[VU_PAYLOAD_MAX];
 	} p;
 	int		fds[VU_MAX_FDS];	/* -1 once consumed */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -74,6 +75,10 @@ static struct {
 	struct region_file	 files[MEMTAB_MAX_REGIONS];
 	struct wq		 q[DEV_MAX_QUEUES];
 	char			 fault[16];	/* test builds */
+	/* The in-flight area (ipc.h, IPC_INIT). */
+	uint8_t			*area;
+	size_t			 area_len;
+	uint32_t		 log_nq, log_qsize;
 } W;
 
 static void worker_ipc(evutil_socket_t, short, void *);
@@ -264,6 +269,42 @@ worker_seccomp_report(long nr, const char *name)
 }
 
 /*
+ * Maps the in-flight area main made for the connection (or the front-end
+ * keeps): the queues' logs, then the device's saved state.  Before the
+ * lockdown; the fd is closed once mapped.
+ */
+static void
+worker_map_area(const struct ipc_init *m, int fd)
+{
+	struct stat st;
+	size_t need;
+	void *p;
+
+	if (m->inflight_nq > DEV_MAX_QUEUES || m->inflight_qsize == 0 ||
+	    m->inflight_qsize > VQ_MAX_SIZE ||
+	    (m->inflight_qsize & (m->inflight_qsize - 1)) != 0)
+		fatalx("%s: worker: in-flight area of a bad shape", W.id);
+	need = m->inflight_nq * vq_log_size(m->inflight_qsize) +
+	    DEV_STATE_MAX;
+	if (m->inflight_size < need || m->inflight_size > SIZE_MAX ||
+	    m->inflight_offset > (uint64_t)INT64_MAX - m->inflight_size ||
+	    fstat(fd, &st) == -1 ||
+	    (uint64_t)st.st_size < m->inflight_offset + m->inflight_size)
+		fatalx("%s: worker: in-flight area too small", W.id);
+	p = mmap(NULL, (size_t)m->inflight_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, (off_t)m->inflight_offset);
+	if (p == MAP_FAILED)
+		fatal("%s: worker: mapping the in-flight area", W.id);
+	close(fd);
+	W.area = p;
+	W.area_len = (size_t)m->inflight_size;
+	W.log_nq = m->inflight_nq;
+	W.log_qsize = m->inflight_qsize;
+	W.ctx.state = W.area + W.log_nq * vq_log_size(W.log_qsize);
+	W.ctx.state_len = DEV_STATE_MAX;
+}
+
+/*
  * Takes IPC_INIT (who this worker is, its host fds), then locks the
  * process down.  Runs before the event loop exists: nothing from the
  * front-end or the guest has been seen yet.
@@ -288,12 +329,25 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 	W.id[sizeof(W.id) - 1] = '\0';
 	if ((ops = dev_lookup(type)) == NULL)
 		fatalx("%s: worker: unknown device type", W.id);
-	if (m->cfg_size != ops->cfg_size || nfds > DEV_MAX_HOST_FDS)
+	if (m->cfg_size != ops->cfg_size || m->n_host_fds > DEV_MAX_HOST_FDS)
 		fatalx("%s: worker: config of the wrong size", W.id);
+	if (m->inflight_size != 0) {
+		worker_map_area(m, fds[--nfds]);
+		W.ctx.restarted = m->restarted != 0;
+	}
 	log_set_level(m->log_level);
 	memcpy(W.cfg, m->cfg, ops->cfg_size);
 	memcpy(W.fault, m->fault, sizeof(W.fault));
 	W.fault[sizeof(W.fault) - 1] = '\0';
+#ifdef VHOSTD_TEST_HOOKS
+	/* "pop-exit:N": the first worker of a connection exits right after
+	 * taking its Nth request; the ones that replace it do not. */
+	if (strncmp(W.fault, "pop-exit:", 9) == 0) {
+		if (m->restarted == 0)
+			vq_test_exit_after_pops = (unsigned)atoi(W.fault + 9);
+		W.fault[0] = '\0';
+	}
+#endif
 	keep[0] = IPC_FD;
 	for (i = 0; i < nfds; i++)
 		W.host_fds[i] = keep[1 + i] = fds[i];
@@ -445,6 +499,16 @@ worker_vring_start(const struct ipc_vring_start *m, const int *fds)
 		 * stops it. */
 		q->vq.last_avail = (uint16_t)m->base;
 		vq_break(&q->vq, "cannot set up the ring");
+	}
+	if (!q->vq.broken && W.area != NULL && m->index < W.log_nq) {
+		unsigned again = vq_log_start(&q->vq, (struct vq_log *)(void *)
+		    (W.area + m->index * vq_log_size(W.log_qsize)),
+		    W.log_qsize, (m->flags & IPC_VRING_RESUME) != 0);
+
+		if (again > 0)
+			log_warnx("%s: queue %u: %u requests a previous worker "
+			    "left in flight are taken up again", W.id,
+			    m->index, again);
 	}
 	W.ctx.vq[m->index] = &q->vq;
 	worker_queue_run(m->index);
@@ -634,6 +698,8 @@ worker_main(void)
 			W.ctx.ops->fini(&W.ctx);
 	}
 	memtab_clear(&W.mt);
+	if (W.area != NULL)
+		munmap(W.area, W.area_len);
 	event_free(W.ipc_ev);
 	event_base_free(W.base);
 	return 0;

@@ -16,3 +16,4 @@ include tests/vsock.mk
 include tests/e2e.mk
 include tests/fuzz/local.mk
 include tests/hostile.mk
+include tests/restart.mk

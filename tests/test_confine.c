@@ -132,7 +132,9 @@ test_confinement(void **state)
 /*
  * The worker of vm1-rng tries `call` at its first kick: it must die of
  * SIGSYS, main must name the call and the device, and main and vm2-rng
- * must go on.
+ * must go on.  Every new worker takes up the request again and dies the
+ * same way: after INST_RESTART_MAX restarts the device is failed, its
+ * front-end disconnected and the next one refused.
  */
 static void
 fault_case(struct daemon *d, const char *call)
@@ -150,9 +152,10 @@ fault_case(struct daemon *d, const char *call)
 	v1 = daemon_open_dev(d->sock[0], QSIZE);
 	v2 = daemon_open_dev(d->sock[1], QSIZE);
 	read_some(v2);
-	/* The kick that sets off the fault: no answer, the connection goes. */
+	/* The kick that sets off the fault: no answer; restarts, then the
+	 * connection goes. */
 	assert_int_equal(vuf_read_writable(v1, 0, sizeof(buf), VUF_ONE, buf,
-	    2000), -1);
+	    1000), -1);
 	assert_int_equal(vuf_wait_closed(v1, DAEMON_WAIT_MS), 1);
 	snprintf(name, sizeof(name), "system call %s", call);
 	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", name, "forbids",
@@ -161,13 +164,23 @@ fault_case(struct daemon *d, const char *call)
 	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", "killed by signal 31",
 	    (char *)NULL))
 		fail_msg("main did not report the worker's death by SIGSYS");
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", "restarting its "
+	    "worker", "restart 5 within", (char *)NULL) ||
+	    !daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", "died 6 times",
+	    "device failed", (char *)NULL))
+		fail_msg("main did not restart the worker, then fail the "
+		    "device");
 	assert_int_equal(kill(d->pid, 0), 0);
 	read_some(v2);
 	read_some(v2);
 	vuf_close(v1);
-	/* The device is served again by a new worker (which would try the
-	 * fault again, so no request is sent). */
-	v1 = daemon_open_dev(d->sock[0], QSIZE);
+	/* A failed device refuses front-ends for a while. */
+	if ((v1 = vuf_connect(d->sock[0], DAEMON_WAIT_MS)) == NULL)
+		fail_msg("connect %s: %s", d->sock[0], strerror(errno));
+	assert_int_equal(vuf_wait_closed(v1, DAEMON_WAIT_MS), 1);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", "refusing",
+	    "the device failed", (char *)NULL))
+		fail_msg("main did not say why it refused");
 	vuf_close(v1);
 	vuf_close(v2);
 	daemon_stop(d);

@@ -524,6 +524,33 @@ a_u64(struct ctx *c)
 	return ask(c, c->hc->a, &p, 8, NULL, 0);
 }
 
+/*
+ * GET/SET_INFLIGHT_FD with case a's shape (queues, queue size, mmap size,
+ * offset in c: see the rows); b = 1: SET with a 4 KiB memfd, 2: SET
+ * without an fd; else GET.
+ */
+static int
+a_inflight(struct ctx *c)
+{
+	struct {
+		uint64_t	size, offset;
+		uint16_t	nq, qsize;
+		uint32_t	pad;
+	} p = { c->hc->c, 0, (uint16_t)(c->hc->a >> 16),
+	    (uint16_t)(c->hc->a & 0xffff), 0 };
+	int fd, r;
+
+	if (c->hc->b == 0)
+		return msg(c->v, 31, VUF_VERSION, &p, sizeof(p));
+	if (c->hc->b == 2)
+		return msg(c->v, 32, VUF_VERSION, &p, sizeof(p));
+	if ((fd = memfd(4096)) == -1)
+		return ferr(c, "memfd");
+	r = ask(c, 32, &p, sizeof(p), &fd, 1);
+	close(fd);
+	return r;
+}
+
 /* -- memory tables -- */
 
 struct memtab_msg {
@@ -1091,8 +1118,26 @@ static const struct hcase cases[] = {
 	    "unknown or unsupported request", NULL, 0xffffffffu, V, 0 },
 	{ "unsupported SET_LOG_BASE", D_RNG, S_NEG, a_header, X_CLOSED,
 	    "SET_LOG_BASE", "unknown or unsupported", 6, V, 8 },
-	{ "unsupported GET_INFLIGHT_FD", D_RNG, S_NEG, a_header, X_CLOSED,
-	    "GET_INFLIGHT_FD", "unknown or unsupported", 31, V, 0 },
+	{ "GET_INFLIGHT_FD of 0 queues", D_RNG, S_NEG, a_inflight, X_CLOSED,
+	    "GET_INFLIGHT_FD", "queue count out of range", 0 << 16 | 64, 0,
+	    0 },
+	{ "GET_INFLIGHT_FD of more queues than the device", D_GPIO, S_NEG,
+	    a_inflight, X_CLOSED, "GET_INFLIGHT_FD",
+	    "queue count out of range", 3 << 16 | 64, 0, 0 },
+	{ "GET_INFLIGHT_FD queue size not a power of two", D_RNG, S_NEG,
+	    a_inflight, X_CLOSED, "GET_INFLIGHT_FD", "not a power of two",
+	    1 << 16 | 100, 0, 0 },
+	{ "GET_INFLIGHT_FD of a wrong size", D_RNG, S_NEG, a_header,
+	    X_CLOSED, "GET_INFLIGHT_FD", "wrong payload size", 31, V, 16 },
+	{ "SET_INFLIGHT_FD without its fd", D_RNG, S_NEG, a_inflight,
+	    X_CLOSED, "SET_INFLIGHT_FD", "wrong number of file descriptors",
+	    1 << 16 | 64, 2, 1 << 20 },
+	{ "SET_INFLIGHT_FD beyond its file", D_RNG, S_NEG, a_inflight,
+	    X_REFUSED, "SET_INFLIGHT_FD", "beyond its file", 1 << 16 | 64, 1,
+	    1 << 20 },
+	{ "SET_INFLIGHT_FD smaller than its queues", D_RNG, S_NEG,
+	    a_inflight, X_REFUSED, "SET_INFLIGHT_FD", "of the wrong size",
+	    1 << 16 | 32768, 1, 4096 },
 	{ "version 0", D_RNG, S_CONN, a_header, X_CLOSED,
 	    "unsupported protocol version", NULL, VUF_GET_FEATURES, 0, 0 },
 	{ "version 2", D_RNG, S_CONN, a_header, X_CLOSED,

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -70,6 +71,7 @@ test_fixed_sizes(void **state)
 		{ VU_SET_VRING_ENABLE, 8 }, { VU_RESET_DEVICE, 0 },
 		{ VU_GET_MAX_MEM_SLOTS, 0 }, { VU_REM_MEM_REG, 40 },
 		{ VU_SET_STATUS, 8 }, { VU_GET_STATUS, 0 },
+		{ VU_GET_INFLIGHT_FD, 24 },
 	};
 	struct vu_msg m;
 	size_t i;
@@ -118,7 +120,7 @@ test_unknown_requests(void **state)
 {
 	static const uint32_t bad[] = {
 		0, VU_SET_LOG_BASE, VU_SET_LOG_FD, VU_SEND_RARP,
-		VU_IOTLB_MSG, VU_GET_INFLIGHT_FD, VU_REQUEST_MAX, 1000,
+		VU_IOTLB_MSG, VU_REQUEST_MAX, 1000,
 		UINT32_MAX,
 	};
 	struct vu_msg m;
@@ -322,7 +324,7 @@ fe_setup(void **state)
 	f->in.ops = &rng_ops;
 	f->in.id = "test";
 	f->in.base = f->base;
-	f->in.listen_fd = f->in.wfd = -1;
+	f->in.listen_fd = f->in.wfd = f->in.area_fd = -1;
 	f->in.wpid = -1;
 	vu_state_init(&f->in);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
@@ -395,6 +397,34 @@ fe_reply(struct fe *f, uint32_t req, void *p, size_t max)
 	return (int)h.size;
 }
 
+/* fe_reply for a reply that carries one fd (*fd, or -1). */
+static int
+fe_reply_fd(struct fe *f, uint32_t req, void *p, size_t max, int *fd)
+{
+	struct vu_hdr h;
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cb;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cb.buf, .msg_controllen = sizeof(cb.buf),
+	};
+	struct cmsghdr *c;
+
+	*fd = -1;
+	if (recvmsg(f->peer, &mh, MSG_DONTWAIT) != (ssize_t)sizeof(h))
+		return -1;
+	if ((c = CMSG_FIRSTHDR(&mh)) != NULL && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	assert_int_equal(h.request, req);
+	assert_true(h.size <= max);
+	if (h.size)
+		assert_int_equal(recv(f->peer, p, h.size, 0), h.size);
+	return (int)h.size;
+}
+
 static bool
 fe_closed(struct fe *f)
 {
@@ -452,7 +482,7 @@ test_features(void **state)
 	    UINT64_C(1) << VU_PF_REPLY_ACK | UINT64_C(1) << VU_PF_BACKEND_REQ |
 	    UINT64_C(1) << VU_PF_CONFIG | UINT64_C(1) << VU_PF_RESET_DEVICE |
 	    UINT64_C(1) << VU_PF_CONFIGURE_MEM_SLOTS |
-	    UINT64_C(1) << VU_PF_STATUS);
+	    UINT64_C(1) << VU_PF_INFLIGHT_SHMFD | UINT64_C(1) << VU_PF_STATUS);
 	fe_negotiate(f);
 	fe_send(f, VU_GET_QUEUE_NUM, 0, NULL, 0, NULL, 0);
 	assert_int_equal(fe_reply(f, VU_GET_QUEUE_NUM, &v, 8), 8);
@@ -737,6 +767,67 @@ test_status_and_reset(void **state)
 	assert_true(fe_closed(f));
 }
 
+/* GET_INFLIGHT_FD gives a sealed area of the right size; SET_INFLIGHT_FD
+ * takes one back only if it is big enough and page aligned; a shape the
+ * device cannot have closes the connection. */
+static void
+test_inflight_fd(void **state)
+{
+	struct fe *f = *state;
+	struct vu_inflight q = { .num_queues = 1, .queue_size = 256 }, a, b;
+	uint64_t v = UINT64_C(1) << VU_PF_REPLY_ACK |
+	    UINT64_C(1) << VU_PF_INFLIGHT_SHMFD;
+	struct stat st;
+	int fd, small;
+
+	fe_send(f, VU_SET_PROTOCOL_FEATURES, 0, &v, 8, NULL, 0);
+	fe_send(f, VU_GET_INFLIGHT_FD, 0, &q, sizeof(q), NULL, 0);
+	assert_int_equal(fe_reply_fd(f, VU_GET_INFLIGHT_FD, &a, sizeof(a),
+	    &fd), (int)sizeof(a));
+	assert_true(fd >= 0);
+	assert_int_equal(a.num_queues, 1);
+	assert_int_equal(a.queue_size, 256);
+	assert_int_equal(a.mmap_offset, 0);
+	assert_true(a.mmap_size >= vq_log_size(256) + DEV_STATE_MAX);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true((uint64_t)st.st_size >= a.mmap_size);
+	assert_int_equal(ftruncate(fd, 0), -1);		/* sealed */
+	assert_true(f->in.area_fd >= 0);
+	assert_false(f->in.area_used);
+
+	/* Too small a file, an offset not page aligned, a size below what
+	 * the shape needs: refused, the area kept. */
+	small = memfd(4096);
+	fe_send(f, VU_SET_INFLIGHT_FD, VU_FLAG_NEED_REPLY, &a, sizeof(a),
+	    &small, 1);
+	assert_int_equal(fe_ack(f, VU_SET_INFLIGHT_FD), 1);
+	b = a;
+	b.mmap_offset = 100;
+	fe_send(f, VU_SET_INFLIGHT_FD, VU_FLAG_NEED_REPLY, &b, sizeof(b),
+	    &fd, 1);
+	assert_int_equal(fe_ack(f, VU_SET_INFLIGHT_FD), 1);
+	b = a;
+	b.mmap_size = 4096;
+	fe_send(f, VU_SET_INFLIGHT_FD, VU_FLAG_NEED_REPLY, &b, sizeof(b),
+	    &fd, 1);
+	assert_int_equal(fe_ack(f, VU_SET_INFLIGHT_FD), 1);
+	assert_false(f->in.area_used);
+	close(small);
+
+	/* Given back: taken, and the rings will resume from it. */
+	fe_send(f, VU_SET_INFLIGHT_FD, VU_FLAG_NEED_REPLY, &a, sizeof(a),
+	    &fd, 1);
+	assert_int_equal(fe_ack(f, VU_SET_INFLIGHT_FD), 0);
+	assert_true(f->in.area_used);
+	assert_true(f->in.vr[0].resume);
+	close(fd);
+
+	/* rng has one queue. */
+	q.num_queues = 2;
+	fe_send(f, VU_GET_INFLIGHT_FD, 0, &q, sizeof(q), NULL, 0);
+	assert_true(fe_closed(f));
+}
+
 static void
 test_vring_fds_kept_and_closed(void **state)
 {
@@ -847,6 +938,8 @@ main(void)
 		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_status_and_reset,
 		    fe_setup, fe_teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_fd, fe_setup,
+		    fe_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_vring_fds_kept_and_closed, fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_partial_message,

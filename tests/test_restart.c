@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Worker restarts, against the real vhostd ($VHOSTD) driven by the vufront
+ * front-end library: a worker that dies while serving a front-end is
+ * replaced, resumes from the in-flight log, and every request the
+ * front-end submitted comes back exactly once (vufront refuses a used
+ * head that is not in flight, so a request completed twice fails the
+ * test, and one never completed leaves the drain short).  Requests a dead
+ * worker had taken are re-executed where that is harmless (entropy, GPIO
+ * reads) and fail with the device's error status otherwise (GPIO writes,
+ * I2C transfers); a vsock guest is told its connections are gone.
+ *
+ * pop-exit   (test builds) the first worker of a connection exits right
+ *	      after taking its Nth request (VHOSTD_TEST_FAULT=<id>:pop-exit:N):
+ *	      which requests are resubmitted, and how each ends, is exact.
+ * storm      rng, gpio and i2c front-ends keep DEPTH requests in flight
+ *	      while each worker is SIGKILLed KILLS times at random moments.
+ * base       GET_VRING_BASE while the worker is dead waits for the next
+ *	      one and answers where the ring really stands.
+ *
+ * Without $VHOSTD the tests skip; the pop-exit cases skip in builds
+ * without --enable-test-hooks.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/virtio_gpio.h>
+#include <linux/virtio_i2c.h>
+
+#include "vuf_daemon.h"
+#include "vufront.h"
+
+#define QSIZE		64
+#define DEPTH		16
+#define KILLS		4	/* per device: within vhostd's budget of 5 */
+#define KILL_GAP_MS	250
+#define EEPROM		0x50
+
+enum kind { K_RNG, K_GPIO, K_I2C };
+
+/* One request slot: its buffers in guest RAM. */
+struct slot {
+	bool		busy;
+	uint64_t	seq;
+	uint64_t	a, b, c;	/* header, data, status */
+};
+
+/* One front-end driving queue 0 of a device. */
+struct fe {
+	const char	*id;
+	enum kind	 kind;
+	struct vuf	*v;
+	struct slot	 slot[QSIZE];
+	int		 slot_of_head[QSIZE];
+	uint64_t	 seq, submitted, done, errs;
+};
+
+/* The pid of device id's worker, or -1. */
+static pid_t
+worker_of(struct daemon *d, const char *id)
+{
+	pid_t kids[64];
+	char path[64], buf[256];
+	int n, i;
+	ssize_t len;
+	FILE *f;
+
+	n = daemon_children(d, kids, 64);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		len = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		/* "vhostd\0--worker\0<id>\0" */
+		if (strcmp(buf + strlen(buf) + 1, "--worker") == 0 &&
+		    strcmp(buf + strlen(buf) + 10, id) == 0)
+			return kids[i];
+	}
+	return -1;
+}
+
+/* Waits for device id's worker (a new one if not `old`) and kills it. */
+static void
+kill_worker(struct daemon *d, const char *id, pid_t *old)
+{
+	int64_t until = now_ms() + DAEMON_WAIT_MS;
+	pid_t p;
+
+	while ((p = worker_of(d, id)) == -1 || p == *old) {
+		if (now_ms() > until)
+			fail_msg("%s: no new worker", id);
+		usleep(5000);
+	}
+	assert_int_equal(kill(p, SIGKILL), 0);
+	*old = p;
+}
+
+static uint8_t *
+host(struct fe *f, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = vuf_gpa_to_host(f->v, gpa, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+static void
+fe_open(struct fe *f, struct daemon *d, int i, const char *id, enum kind k)
+{
+	unsigned s;
+
+	memset(f, 0, sizeof(*f));
+	f->id = id;
+	f->kind = k;
+	f->v = daemon_open_dev(d->sock[i], QSIZE);
+	for (s = 0; s < QSIZE; s++) {
+		f->slot_of_head[s] = -1;
+		f->slot[s].a = vuf_alloc(f->v, 0, 8, 8);
+		f->slot[s].b = vuf_alloc(f->v, 0, 64, 8);
+		f->slot[s].c = vuf_alloc(f->v, 0, 8, 8);
+		assert_true(f->slot[s].c != VUF_BAD_GPA);
+	}
+}
+
+/*
+ * gpio request number seq on line 0: 0 makes it an output, then odd ones
+ * set it, even ones read it.
+ */
+static void
+gpio_req(uint64_t seq, uint16_t *type, uint32_t *value)
+{
+	if (seq == 0) {
+		*type = VIRTIO_GPIO_MSG_SET_DIRECTION;
+		*value = VIRTIO_GPIO_DIRECTION_OUT;
+	} else if (seq % 2 == 1) {
+		*type = VIRTIO_GPIO_MSG_SET_VALUE;
+		*value = (uint32_t)(seq / 2 & 1);
+	} else {
+		*type = VIRTIO_GPIO_MSG_GET_VALUE;
+		*value = 0;
+	}
+}
+
+/* Queues the next request (not kicked). */
+static void
+fe_submit(struct fe *f)
+{
+	struct vuf_seg seg[3];
+	struct slot *s = NULL;
+	unsigned n = 0, i;
+	uint16_t t;
+	uint32_t val;
+	uint8_t *p;
+	int head;
+
+	for (i = 0; i < QSIZE && s == NULL; i++)
+		if (!f->slot[i].busy)
+			s = &f->slot[i];
+	assert_non_null(s);
+	switch (f->kind) {
+	case K_RNG:
+		memset(host(f, s->b, 64), 0xa5, 64);
+		seg[n++] = (struct vuf_seg){ s->b, 64, true };
+		break;
+	case K_GPIO:
+		gpio_req(f->seq, &t, &val);
+		p = host(f, s->a, 8);
+		t = htole16(t);
+		memcpy(p, &t, 2);
+		memset(p + 2, 0, 2);
+		val = htole32(val);
+		memcpy(p + 4, &val, 4);
+		memset(host(f, s->c, 2), 0xee, 2);
+		seg[n++] = (struct vuf_seg){ s->a, 8, false };
+		seg[n++] = (struct vuf_seg){ s->c, 2, true };
+		break;
+	case K_I2C:
+		p = host(f, s->a, 8);
+		t = htole16(EEPROM << 1);
+		memcpy(p, &t, 2);
+		memset(p + 2, 0, 2);
+		val = htole32(VIRTIO_I2C_FLAGS_M_RD);
+		memcpy(p + 4, &val, 4);
+		memset(host(f, s->b, 8), 0, 8);
+		memset(host(f, s->c, 1), 0xee, 1);
+		seg[n++] = (struct vuf_seg){ s->a, 8, false };
+		seg[n++] = (struct vuf_seg){ s->b, 8, true };
+		seg[n++] = (struct vuf_seg){ s->c, 1, true };
+		break;
+	}
+	if ((head = vuf_vq_add(f->v, 0, seg, n)) == -1)
+		fail_msg("%s: add: %s", f->id, vuf_error(f->v));
+	assert_int_equal(f->slot_of_head[head], -1);
+	f->slot_of_head[head] = (int)(s - f->slot);
+	s->busy = true;
+	s->seq = f->seq++;
+	f->submitted++;
+}
+
+/*
+ * Checks one completion.  Returns its status: 0 OK, 1 the device's error
+ * (only where vhostd may answer so after a restart).
+ */
+static int
+fe_check(struct fe *f, struct slot *s, uint32_t len)
+{
+	const uint8_t *p;
+	uint16_t t;
+	uint32_t val;
+	unsigned i;
+	uint8_t st;
+
+	switch (f->kind) {
+	case K_RNG:
+		/* Entropy is taken again: never an error. */
+		p = host(f, s->b, 64);
+		for (i = 0; i < 64 && p[i] == 0xa5; i++)
+			;
+		if (len != 64 || i == 64)
+			fail_msg("%s: request %" PRIu64 ": length %u, %s",
+			    f->id, s->seq, len, i == 64 ? "not written" :
+			    "written");
+		return 0;
+	case K_GPIO:
+		p = host(f, s->c, 2);
+		gpio_req(s->seq, &t, &val);
+		if (len != 2 || p[0] > 1)
+			fail_msg("%s: request %" PRIu64 ": length %u status "
+			    "%u", f->id, s->seq, len, p[0]);
+		/* Reads are taken again: never an error. */
+		if (t == VIRTIO_GPIO_MSG_GET_VALUE && p[0] != 0)
+			fail_msg("%s: read %" PRIu64 " failed", f->id, s->seq);
+		return p[0];
+	case K_I2C:
+		p = host(f, s->c, 1);
+		st = p[0];
+		if (st > 1)
+			fail_msg("%s: request %" PRIu64 ": status %u", f->id,
+			    s->seq, st);
+		if (st == 0) {
+			if (len != 9)
+				fail_msg("%s: request %" PRIu64 ": length %u",
+				    f->id, s->seq, len);
+			p = host(f, s->b, 8);
+			for (i = 0; i < 8; i++)
+				if (p[i] != 0xff)
+					fail_msg("%s: EEPROM byte %u reads "
+					    "%#x", f->id, i, p[i]);
+		}
+		return st;
+	}
+	return -1;
+}
+
+/* Takes every used entry; a head not in flight fails the test. */
+static void
+fe_harvest(struct fe *f)
+{
+	uint32_t head, len;
+	struct slot *s;
+	int r, k;
+
+	while ((r = vuf_vq_harvest(f->v, 0, &head, &len)) == 1) {
+		if (head >= QSIZE || (k = f->slot_of_head[head]) == -1)
+			fail_msg("%s: used head %u was not submitted", f->id,
+			    head);
+		s = &f->slot[k];
+		f->slot_of_head[head] = -1;
+		s->busy = false;
+		f->done++;
+		if (fe_check(f, s, len) != 0)
+			f->errs++;
+	}
+	if (r == -1)
+		fail_msg("%s: %s (a request completed twice?)", f->id,
+		    vuf_error(f->v));
+}
+
+/* Waits until every submitted request came back. */
+static void
+fe_drain(struct fe *f)
+{
+	int64_t until = now_ms() + DAEMON_WAIT_MS;
+
+	for (;;) {
+		fe_harvest(f);
+		if (f->done == f->submitted)
+			return;
+		if (now_ms() > until)
+			fail_msg("%s: %" PRIu64 " of %" PRIu64 " requests never "
+			    "came back", f->id, f->submitted - f->done,
+			    f->submitted);
+		(void)vuf_wait_call(f->v, 0, 20);
+	}
+}
+
+static void
+add_devices(struct daemon *d)
+{
+	char extra[512];
+
+	daemon_add(d, "rng", "vm1-rng", "");
+	snprintf(extra, sizeof(extra), ", \"backend\": \"sim\", \"chip\": "
+	    "\"%s/chip\", \"ngpio\": 8, \"lines\": [0, 1, 2, 3]", d->dir);
+	daemon_add(d, "gpio", "vm1-gpio", extra);
+	daemon_add(d, "i2c", "vm1-i2c", ", \"backend\": \"sim\", \"bus\": "
+	    "\"restart\", \"addresses\": [80], \"parts\": [{\"type\": "
+	    "\"24c02\", \"address\": 80}]");
+}
+
+/*
+ * Every worker SIGKILLed KILLS times while its front-end keeps DEPTH
+ * requests in flight: all come back exactly once, reads and entropy
+ * always correct.
+ */
+static void
+test_storm(void **state)
+{
+	static const char *const ids[] = { "vm1-rng", "vm1-gpio", "vm1-i2c" };
+	struct daemon *d = *state;
+	struct fe fe[3];
+	pid_t old[3] = { -1, -1, -1 };
+	int64_t next;
+	unsigned kills = 0, i;
+
+	DAEMON_SKIP_IF_NONE(d);
+	add_devices(d);
+	daemon_start(d);
+	for (i = 0; i < 3; i++)
+		fe_open(&fe[i], d, (int)i, ids[i], (enum kind)i);
+	srand((unsigned)getpid());
+	next = now_ms() + 100 + rand() % KILL_GAP_MS;
+	while (kills < 3 * KILLS) {
+		for (i = 0; i < 3; i++) {
+			fe_harvest(&fe[i]);
+			while (fe[i].submitted - fe[i].done < DEPTH)
+				fe_submit(&fe[i]);
+			assert_int_equal(vuf_kick(fe[i].v, 0), 0);
+		}
+		if (now_ms() >= next) {
+			i = kills % 3;
+			kill_worker(d, ids[i], &old[i]);
+			kills++;
+			next = now_ms() + 50 + rand() % KILL_GAP_MS;
+		}
+		(void)vuf_wait_call(fe[kills % 3].v, 0, 2);
+	}
+	for (i = 0; i < 3; i++) {
+		fe_drain(&fe[i]);
+		print_message("%s: %" PRIu64 " requests, %" PRIu64 " failed "
+		    "by a restart\n", ids[i], fe[i].done, fe[i].errs);
+		assert_true(fe[i].done > 0);
+		/* One more round on the last worker: it still serves. */
+		fe_submit(&fe[i]);
+		assert_int_equal(vuf_kick(fe[i].v, 0), 0);
+		fe_drain(&fe[i]);
+	}
+	assert_int_equal(fe[0].errs, 0);
+	assert_true(daemon_log_has(d, 0, "vm1-gpio", "restart 4 within",
+	    (char *)NULL));
+	assert_int_equal(kill(d->pid, 0), 0);
+	for (i = 0; i < 3; i++)
+		vuf_close(fe[i].v);
+	daemon_stop(d);
+}
+
+/*
+ * GET_VRING_BASE while the worker is dead waits for its replacement,
+ * which answers where the ring stands: every request was used.
+ */
+static void
+test_base_while_dead(void **state)
+{
+	struct daemon *d = *state;
+	struct fe f;
+	pid_t old = -1;
+	uint32_t base;
+	unsigned i;
+
+	DAEMON_SKIP_IF_NONE(d);
+	add_devices(d);
+	daemon_start(d);
+	fe_open(&f, d, 0, "vm1-rng", K_RNG);
+	for (i = 0; i < 10; i++)
+		fe_submit(&f);
+	assert_int_equal(vuf_kick(f.v, 0), 0);
+	fe_drain(&f);
+	kill_worker(d, "vm1-rng", &old);
+	if (vuf_get_vring_base(f.v, 0, &base) == -1)
+		fail_msg("GET_VRING_BASE: %s", vuf_error(f.v));
+	assert_int_equal(base, 10);
+	assert_true(daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", "restarting "
+	    "its worker", (char *)NULL));
+	vuf_close(f.v);
+	daemon_stop(d);
+}
+
+#ifdef VHOSTD_TEST_HOOKS
+/*
+ * The first worker of kind k exits right after taking request n of the
+ * `count` submitted with one kick.  Returns the front-end's count of
+ * errors once all came back.
+ */
+static uint64_t
+pop_exit_case(struct daemon *d, enum kind k, unsigned n, unsigned count)
+{
+	static const char *const ids[] = { "vm1-rng", "vm1-gpio", "vm1-i2c" };
+	char env[64];
+	struct fe f;
+	unsigned i;
+
+	snprintf(env, sizeof(env), "%s:pop-exit:%u", ids[k], n);
+	setenv("VHOSTD_TEST_FAULT", env, 1);
+	add_devices(d);
+	daemon_start(d);
+	unsetenv("VHOSTD_TEST_FAULT");
+	fe_open(&f, d, (int)k, ids[k], k);
+	for (i = 0; i < count; i++)
+		fe_submit(&f);
+	assert_int_equal(vuf_kick(f.v, 0), 0);
+	fe_drain(&f);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, ids[k], "exited with status "
+	    "70", (char *)NULL) || !daemon_log_has(d, DAEMON_WAIT_MS, ids[k],
+	    "requests a previous worker left in flight are taken up again",
+	    (char *)NULL))
+		fail_msg("%s: no restart with resubmitted requests", ids[k]);
+	/* The replacement serves on. */
+	fe_submit(&f);
+	assert_int_equal(vuf_kick(f.v, 0), 0);
+	fe_drain(&f);
+	vuf_close(f.v);
+	daemon_stop(d);
+	return f.errs;
+}
+
+/* Entropy requests are taken again: all 8 come back full. */
+static void
+test_pop_exit_rng(void **state)
+{
+	DAEMON_SKIP_IF_NONE(*state);
+	assert_int_equal(pop_exit_case(*state, K_RNG, 5, 8), 0);
+}
+
+/*
+ * gpio: direction, set, read, set, read...; the worker exits on taking
+ * the 3rd: the two writes it had taken (done, but not yet returned) fail
+ * with VIRTIO_GPIO_STATUS_ERR, the read is done again, the rest as usual.
+ */
+static void
+test_pop_exit_gpio(void **state)
+{
+	DAEMON_SKIP_IF_NONE(*state);
+	assert_int_equal(pop_exit_case(*state, K_GPIO, 3, 6), 2);
+}
+
+/* i2c: both transfers the worker had taken fail. */
+static void
+test_pop_exit_i2c(void **state)
+{
+	DAEMON_SKIP_IF_NONE(*state);
+	assert_int_equal(pop_exit_case(*state, K_I2C, 2, 5), 2);
+}
+
+/*
+ * vsock: the worker exits on taking the 2nd of 3 tx packets.  The new one
+ * returns all three exactly once, unexecuted, and tells the guest with a
+ * transport reset on the event queue.
+ */
+static void
+test_pop_exit_vsock(void **state)
+{
+	struct daemon *d = *state;
+	char extra[PATH_MAX + 64];
+	struct vuf_vsock_hdr h;
+	struct vuf_seg seg;
+	struct vuf *v;
+	uint32_t head, len, ev;
+	uint64_t evgpa;
+	unsigned i, got = 0;
+	int r;
+
+	DAEMON_SKIP_IF_NONE(d);
+	setenv("VHOSTD_TEST_FAULT", "vm1-vsock:pop-exit:2", 1);
+	snprintf(extra, sizeof(extra), ", \"guest_cid\": 3, \"uds_path\": "
+	    "\"%s/vm1.vsock\"", d->dir);
+	daemon_add(d, "vsock", "vm1-vsock", extra);
+	daemon_start(d);
+	unsetenv("VHOSTD_TEST_FAULT");
+	if ((v = vuf_connect(d->sock[0], DAEMON_WAIT_MS)) == NULL)
+		fail_msg("connect: %s", strerror(errno));
+	if (vuf_setup(v, 3, QSIZE) == -1)
+		fail_msg("vsock setup: %s", vuf_error(v));
+	/* One event buffer. */
+	evgpa = vuf_alloc(v, 0, 8, 8);
+	memset(vuf_gpa_to_host(v, evgpa, 8), 0xee, 8);
+	seg = (struct vuf_seg){ evgpa, 8, true };
+	assert_true(vuf_vq_add(v, 2, &seg, 1) >= 0);
+	assert_int_equal(vuf_kick(v, 2), 0);
+	/* Three credit requests for connections that do not exist. */
+	for (i = 0; i < 3; i++) {
+		memset(&h, 0, sizeof(h));
+		h.src_cid = 3;
+		h.dst_cid = 2;
+		h.src_port = 1000 + i;
+		h.dst_port = 9;
+		h.type = 1;
+		h.op = 6;		/* CREDIT_REQUEST */
+		seg.gpa = vuf_alloc(v, 0, VUF_VSOCK_HDR, 8);
+		seg.len = VUF_VSOCK_HDR;
+		seg.writable = false;
+		vuf_vsock_hdr_put(vuf_gpa_to_host(v, seg.gpa, VUF_VSOCK_HDR),
+		    &h);
+		assert_true(vuf_vq_add(v, 1, &seg, 1) >= 0);
+	}
+	assert_int_equal(vuf_kick(v, 1), 0);
+	while (got < 3) {
+		r = vuf_vq_wait_used(v, 1, &head, &len, DAEMON_WAIT_MS);
+		if (r != 1)
+			fail_msg("tx: %d of 3 packets back: %s", got,
+			    vuf_error(v));
+		assert_int_equal(len, 0);
+		got++;
+	}
+	if (vuf_vq_wait_used(v, 2, &head, &len, DAEMON_WAIT_MS) != 1)
+		fail_msg("no event after the restart: %s", vuf_error(v));
+	assert_int_equal(len, 4);
+	memcpy(&ev, vuf_gpa_to_host(v, evgpa, 4), 4);
+	assert_int_equal(le32toh(ev), 0);	/* TRANSPORT_RESET */
+	assert_true(daemon_log_has(d, DAEMON_WAIT_MS, "vm1-vsock",
+	    "transport reset", (char *)NULL));
+	assert_int_equal(vuf_vq_inflight(v, 1), 0);
+	vuf_close(v);
+	daemon_stop(d);
+}
+#endif
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#ifdef VHOSTD_TEST_HOOKS
+		cmocka_unit_test_setup_teardown(test_pop_exit_rng,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_pop_exit_gpio,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_pop_exit_i2c,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_pop_exit_vsock,
+		    daemon_setup, daemon_teardown),
+#endif
+		cmocka_unit_test_setup_teardown(test_base_while_dead,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_storm,
+		    daemon_setup, daemon_teardown),
+	};
+
+#ifndef VHOSTD_TEST_HOOKS
+	fprintf(stderr, "test_restart: built without --enable-test-hooks: "
+	    "the pop-exit cases are skipped\n");
+#endif
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
