@@ -608,7 +608,13 @@ inst_wait_timeout(evutil_socket_t fd, short ev, void *arg)
 		inst_worker_lost(in, "did not stop its ring in time");
 }
 
-/* Forks and re-executes this binary as the instance's worker. */
+/*
+ * Starts this binary again as the instance's worker.  vfork, not fork:
+ * the child only sets up its channel and execs, and fork would copy
+ * main's page tables first, which under memory pressure or CPU
+ * contention stalled main (and so every device's control plane) for
+ * seconds (seen by tests/test_load.c).
+ */
 static int
 inst_worker_spawn(struct inst *in)
 {
@@ -624,14 +630,15 @@ inst_worker_spawn(struct inst *in)
 		log_warn("%s: socketpair for worker", in->id);
 		return -1;
 	}
-	switch (pid = fork()) {
+	switch (pid = vfork()) {
 	case -1:
-		log_warn("%s: fork", in->id);
+		log_warn("%s: vfork", in->id);
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	case 0:
-		/* Child: only async-signal-safe calls until exec. */
+		/* Child, sharing main's memory until exec: system calls
+		 * only, no writes to memory. */
 		if (sv[1] == IPC_FD) {
 			if (fcntl(IPC_FD, F_SETFD, 0) == -1)
 				_exit(126);

@@ -653,7 +653,8 @@ child_lockdown_main(enum sandbox_mode mode)
 	}
 }
 
-/* main may fork a worker and make a socketpair; not open a TCP socket. */
+/* main may vfork a worker and make a socketpair; not fork (a copy of
+ * main), nor open a TCP socket. */
 static void
 test_main_lockdown(void **state)
 {
@@ -666,7 +667,7 @@ test_main_lockdown(void **state)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		    sv) == -1)
 			_exit(1);
-		if ((w = fork()) == 0)
+		if ((w = vfork()) == 0)
 			_exit(7);
 		if (w == -1 || waitpid(w, &status, 0) != w ||
 		    !WIFEXITED(status) || WEXITSTATUS(status) != 7)
@@ -679,6 +680,15 @@ test_main_lockdown(void **state)
 	status = wait_child(pid, out, sizeof(out));
 	expect_sigsys(status, out, "socket");
 	assert_non_null(strstr(out, "forked\n"));
+
+	if ((pid = fork()) == 0) {
+		child_lockdown_main(SANDBOX_KILL);
+		(void)fork();
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	status = wait_child(pid, out, sizeof(out));
+	expect_sigsys(status, out, "clone");
 }
 
 static void
