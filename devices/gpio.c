@@ -12,9 +12,18 @@
  * line request's SET_CONFIG/GET_VALUES/SET_VALUES ioctls and reads its edge
  * events).  "sim" is a chip kept in a small file that programs outside
  * vhostd drive with plain writes, shared by every instance that names it;
- * its workers map it and are woken by inotify.  Interrupt semantics (edge
- * latching, masking by eventq buffers, level re-firing) live above the seam
- * and are the same for both.
+ * its workers map it.  main watches every sim chip file with one inotify
+ * instance (one watch per distinct file, set in main_start) and, when one
+ * is written, tells the ready worker of each instance on that chip with a
+ * device message (GPIO_DEV_SIM_CHANGED), upon which the worker compares its
+ * inputs with the levels it saw last.  Workers hold no inotify instance,
+ * so the kernel's limit on those per user (fs.inotify.max_user_instances,
+ * 128 by default) does not bound how many sim devices may be connected.
+ * The worker answers each such message (GPIO_DEV_SIM_SEEN), and main sends
+ * the next only then: writes in between are folded into one, as inotify
+ * folds them, and a fast writer cannot fill a worker's channel.
+ * Interrupt semantics (edge latching, masking by eventq buffers, level
+ * re-firing) live above the seam and are the same for both.
  */
 #include "config.h"
 
@@ -47,6 +56,15 @@
 #define GPIO_IOV_MAX		16
 #define GPIO_NAMES_MAX		(GPIO_MAX_LINES * GPIO_NAME_MAX)
 #define GPIO_EVENTS		16	/* edge events read at once */
+#define GPIO_SIM_RETRY_MS	10	/* a SEEN main could not take: again */
+
+/* Device messages (struct dev_msg, no data) between main and the worker of
+ * a sim device. */
+#define GPIO_DEV_SIM_CHANGED	1	/* main -> worker: the chip file was
+					   written (or the worker is new):
+					   compare the inputs */
+#define GPIO_DEV_SIM_SEEN	2	/* worker -> main: compared; the next
+					   CHANGED may come */
 
 #define VIRTIO_GPIO_F_IRQ	0
 
@@ -138,11 +156,13 @@ struct gpio_line {
 struct gpio_state;
 
 /*
- * The hardware seam.  open runs in main (as root); preopen in the worker
- * before its lockdown; the others in the locked-down worker.  apply makes
- * the hardware follow line i's dir/value/irq_type (value_only: only its
- * output value changed); get reads a line's level; wake handles the fd of
- * s->ev having become readable and reports edges with gpio_irq_edge().
+ * The hardware seam.  open runs in main (as root); preopen (optional) in
+ * the worker before its lockdown; the others in the locked-down worker.
+ * apply makes the hardware follow line i's dir/value/irq_type (value_only:
+ * only its output value changed); get reads a line's level; wake
+ * (optional) handles the fd init left in s->ev_fd having become readable
+ * and reports edges with gpio_irq_edge().  The sim backend has no fd: its
+ * wake-ups come from main (gpio_worker_msg).
  */
 struct gpio_backend {
 	const char	*id;		/* "backend" */
@@ -171,7 +191,7 @@ struct gpio_state {
 	/* sim */
 	uint8_t				*map;
 	size_t				 map_len;
-	int				 ino_fd;
+	struct event			*seen_retry;	/* SEEN to send again */
 
 	/* gpiod */
 	struct gpiod_line_request	*req;
@@ -722,34 +742,6 @@ fail:
 	return -1;
 }
 
-/*
- * Worker, before lockdown, as vhostd's user: an inotify watch on the state
- * file, which wakes the worker when an outside program writes to it.  The
- * file must be readable by that user (inotify_add_watch checks).
- */
-static int
-gpio_sim_preopen(struct gpio_state *s, struct dev_ctx *ctx)
-{
-	s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (s->ino_fd == -1) {
-		log_warn("%s: inotify_init1", ctx->id);
-		return -1;
-	}
-	if (inotify_add_watch(s->ino_fd, s->cfg->chip, IN_MODIFY) == -1) {
-		log_warn("%s: watching sim chip %s", ctx->id, s->cfg->chip);
-		goto fail;
-	}
-	if (dev_keep_fd(ctx, s->ino_fd) == -1) {
-		log_warnx("%s: too many kept fds", ctx->id);
-		goto fail;
-	}
-	return 0;
-fail:
-	close(s->ino_fd);
-	s->ino_fd = -1;
-	return -1;
-}
-
 static uint8_t
 gpio_sim_input(struct gpio_state *s, unsigned i)
 {
@@ -787,6 +779,8 @@ gpio_sim_get(struct gpio_state *s, unsigned i, int *level)
 	return 0;
 }
 
+static void gpio_sim_seen_retry(evutil_socket_t, short, void *);
+
 static int
 gpio_sim_init(struct gpio_state *s)
 {
@@ -795,8 +789,7 @@ gpio_sim_init(struct gpio_state *s)
 	unsigned i;
 
 	s->map_len = gpio_sim_size(s->cfg->ngpio);
-	if (ctx->n_host_fds < 1 || s->ino_fd == -1 ||
-	    fstat(ctx->host_fds[0], &st) == -1 ||
+	if (ctx->n_host_fds < 1 || fstat(ctx->host_fds[0], &st) == -1 ||
 	    (size_t)st.st_size != s->map_len) {
 		log_warnx("%s: sim chip %s is not the file main opened",
 		    ctx->id, s->cfg->chip);
@@ -813,13 +806,21 @@ gpio_sim_init(struct gpio_state *s)
 		s->line[i].level = gpio_sim_input(s, i);
 		gpio_sim_apply(s, i, false);
 	}
-	s->ev_fd = s->ino_fd;
+	if ((s->seen_retry = evtimer_new(ctx->base, gpio_sim_seen_retry, s)) ==
+	    NULL) {
+		log_warnx("%s: cannot make a timer", ctx->id);
+		return -1;
+	}
+	/* No fd to watch: main says when the file changed. */
 	return 0;
 }
 
 static void
 gpio_sim_fini(struct gpio_state *s)
 {
+	if (s->seen_retry != NULL)
+		event_free(s->seen_retry);
+	s->seen_retry = NULL;
 	/* The lines keep the state the guest gave them: a worker is most
 	 * often killed, not stopped, so clearing them here would make what
 	 * the file shows after a disconnect a matter of timing. */
@@ -827,24 +828,19 @@ gpio_sim_fini(struct gpio_state *s)
 		return;
 	munmap(s->map, s->map_len);
 	s->map = NULL;
-	/* ino_fd is a kept fd: its owner (the runtime) closes it. */
 }
 
 static void gpio_irq_edge(struct gpio_state *, unsigned, bool);
+static void gpio_irq_flush(struct gpio_state *);
 
-/* inotify says the file was written: compare every input with the level
- * last seen.  A pulse shorter than this wake-up is not seen. */
+/* The file was written: compare every input with the level last seen.
+ * A pulse shorter than this wake-up is not seen. */
 static void
-gpio_sim_wake(struct gpio_state *s)
+gpio_sim_compare(struct gpio_state *s)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	unsigned i;
-	ssize_t n;
 	uint8_t v;
 
-	do
-		n = read(s->ino_fd, buf, sizeof(buf));
-	while (n > 0 || (n == -1 && errno == EINTR));
 	for (i = 0; i < s->cfg->nlines; i++) {
 		v = gpio_sim_input(s, i);
 		if (v == s->line[i].level)
@@ -855,15 +851,42 @@ gpio_sim_wake(struct gpio_state *s)
 	}
 }
 
+/*
+ * main's GPIO_DEV_SIM_CHANGED: compares the inputs, then tells main it
+ * may send the next one.  If main cannot take that now, it is sent again
+ * shortly (comparing again, which costs nothing): until main has it, main
+ * holds back what the file does meanwhile.
+ */
+static void
+gpio_sim_changed(struct gpio_state *s)
+{
+	struct dev_msg m = { .op = GPIO_DEV_SIM_SEEN, .len = 0 };
+	struct timeval tv = { 0, GPIO_SIM_RETRY_MS * 1000 };
+
+	gpio_sim_compare(s);
+	gpio_irq_flush(s);
+	if (s->ctx->send_main != NULL && s->ctx->send_main(s->ctx, &m) == 0) {
+		evtimer_del(s->seen_retry);
+		return;
+	}
+	log_rl(&s->rl, LOG_DEBUG, "%s: main cannot take SEEN now; again in "
+	    "%d ms", s->ctx->id, GPIO_SIM_RETRY_MS);
+	evtimer_add(s->seen_retry, &tv);
+}
+
+static void
+gpio_sim_seen_retry(evutil_socket_t fd, short ev, void *arg)
+{
+	gpio_sim_changed(arg);
+}
+
 static const struct gpio_backend gpio_sim_backend = {
 	.id = "sim",
 	.open = gpio_sim_open,
-	.preopen = gpio_sim_preopen,
 	.init = gpio_sim_init,
 	.fini = gpio_sim_fini,
 	.apply = gpio_sim_apply,
 	.get = gpio_sim_get,
-	.wake = gpio_sim_wake,
 };
 
 /* ---- the gpiod backend ---- */
@@ -1646,7 +1669,6 @@ gpio_state_new(struct dev_ctx *ctx)
 	s->ctx = ctx;
 	s->cfg = ctx->cfg;
 	s->be = gpio_backend_of(s->cfg);
-	s->ino_fd = -1;
 	s->ev_fd = -1;
 	s->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
 	ctx->priv = s;
@@ -1674,7 +1696,7 @@ gpio_preopen(struct dev_ctx *ctx)
 
 	if ((s = gpio_state_new(ctx)) == NULL)
 		return -1;
-	if (s->be->preopen(s, ctx) == -1) {
+	if (s->be->preopen != NULL && s->be->preopen(s, ctx) == -1) {
 		gpio_fini(ctx);
 		return -1;
 	}
@@ -1708,6 +1730,8 @@ gpio_init(struct dev_ctx *ctx)
 		s->line[i].dir = GPIO_DIR_IN;
 	if (s->be->init(s) == -1)
 		goto fail;
+	if (s->ev_fd == -1)
+		return 0;
 	s->ev = event_new(ctx->base, s->ev_fd, EV_READ | EV_PERSIST,
 	    gpio_ev_cb, s);
 	if (s->ev == NULL || event_add(s->ev, NULL) == -1) {
@@ -1766,6 +1790,251 @@ gpio_reset(struct dev_ctx *ctx)
 		log_warn("%s: resetting the GPIO lines", ctx->id);
 }
 
+/* ---- main's side: the watch on the sim chips ---- */
+
+/*
+ * main holds one inotify instance for the sim chip files of every
+ * instance, with one watch per distinct file (inotify gives all the
+ * watches of one file one descriptor, whatever the path it was named by).
+ * Both are made in main_start, as root before main drops its privileges
+ * (so the file need not be readable by the user vhostd runs as); after
+ * that main only reads the instance.  Nothing is removed before exit.
+ */
+static struct {
+	int			 fd;		/* -1: none */
+	struct event		*ev;
+	unsigned		 users;		/* sim instances started */
+	struct log_ratelimit	 rl;
+} gpio_watch = { .fd = -1, .rl = LOG_RATELIMIT_INIT };
+
+/* main's state of one sim instance (dev_inst_priv). */
+struct gpio_main {
+	int			 wd;		/* its chip file's watch */
+	bool			 sent;		/* a CHANGED waits for SEEN */
+	bool			 changed;	/* written since */
+	bool			 ignored;	/* the watch is gone */
+	struct log_ratelimit	 rl;
+};
+
+extern const struct dev_ops gpio_ops;
+
+/* main's state of in if it is a started sim instance, else NULL. */
+static struct gpio_main *
+gpio_main_of(const struct inst *in)
+{
+	return dev_inst_ops(in) == &gpio_ops ? dev_inst_priv(in) : NULL;
+}
+
+/*
+ * Tells in's worker that its chip file changed.  While a CHANGED is
+ * unanswered, the change is only noted and told when the SEEN comes: at
+ * most one CHANGED is ever in the worker's channel, however fast the file
+ * is written, so main never finds that channel full (which would cost the
+ * worker).  Without a ready worker there is nobody to tell:
+ * main_worker_ready starts every worker with a CHANGED.
+ */
+static void
+gpio_main_notify(struct inst *in, struct gpio_main *gm)
+{
+	struct dev_msg m = { .op = GPIO_DEV_SIM_CHANGED, .len = 0 };
+
+	if (!dev_inst_worker_ready(in)) {
+		gm->sent = gm->changed = false;
+		return;
+	}
+	if (gm->sent) {
+		gm->changed = true;
+		return;
+	}
+	gm->changed = false;
+	/* On failure the worker is gone (main_worker_gone has run). */
+	if (dev_inst_send(in, &m, -1) == 0)
+		gm->sent = true;
+}
+
+/* The inotify instance is readable: every instance on a chip file that
+ * was written is told so, once however many events there were. */
+static void
+gpio_watch_readable(evutil_socket_t fd, short ev, void *arg)
+{
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *e;
+	struct gpio_main *gm;
+	struct inst *in;
+	ssize_t n;
+	size_t o;
+	bool any = false;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == -1 && errno != EAGAIN)
+				log_rl(&gpio_watch.rl, LOG_WARNING, "gpio: "
+				    "reading the sim chips' inotify: %s",
+				    strerror(errno));
+			break;
+		}
+		for (o = 0; o + sizeof(*e) <= (size_t)n;
+		    o += sizeof(*e) + e->len) {
+			e = (const struct inotify_event *)(buf + o);
+			for (in = dev_inst_next(NULL); in != NULL;
+			    in = dev_inst_next(in)) {
+				if ((gm = gpio_main_of(in)) == NULL ||
+				    (gm->wd != e->wd &&
+				    !(e->mask & IN_Q_OVERFLOW)))
+					continue;
+				if ((e->mask & IN_IGNORED) && !gm->ignored) {
+					gm->ignored = true;
+					log_warnx("%s: sim chip %s is no longer "
+					    "watched (removed, or its file "
+					    "system unmounted): its inputs are "
+					    "not followed any more",
+					    dev_inst_id(in), ((const struct
+					    gpio_cfg *)dev_inst_cfg(in))->chip);
+				}
+				gm->changed = true;
+				any = true;
+			}
+		}
+	}
+	if (!any)
+		return;
+	for (in = dev_inst_next(NULL); in != NULL; in = dev_inst_next(in))
+		if ((gm = gpio_main_of(in)) != NULL && gm->changed &&
+		    !gm->sent)
+			gpio_main_notify(in, gm);
+}
+
+/* main, as root: the watch on this instance's sim chip file. */
+static int
+gpio_main_start(struct inst *in, char *err, size_t errlen)
+{
+	const struct gpio_cfg *c = dev_inst_cfg(in);
+	struct gpio_main *gm;
+
+	if (c->backend != GPIO_BACKEND_SIM)
+		return 0;
+	if ((gm = calloc(1, sizeof(*gm))) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	gm->wd = -1;
+	gm->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+	dev_inst_set_priv(in, gm);
+	gpio_watch.users++;	/* main_stop undoes it all, even after -1 */
+	if (gpio_watch.fd == -1) {
+		gpio_watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (gpio_watch.fd == -1) {
+			snprintf(err, errlen, "inotify_init1 for the sim "
+			    "chips: %s", strerror(errno));
+			return -1;
+		}
+		gpio_watch.ev = event_new(dev_inst_base(in), gpio_watch.fd,
+		    EV_READ | EV_PERSIST, gpio_watch_readable, NULL);
+		if (gpio_watch.ev == NULL ||
+		    event_add(gpio_watch.ev, NULL) == -1) {
+			snprintf(err, errlen, "cannot watch the sim chips' "
+			    "inotify instance");
+			return -1;
+		}
+	}
+	/* Not through a symlink, as the open hook opened it. */
+	if ((gm->wd = inotify_add_watch(gpio_watch.fd, c->chip,
+	    IN_MODIFY | IN_DONT_FOLLOW)) == -1) {
+		snprintf(err, errlen, "watching sim chip %s: %s", c->chip,
+		    strerror(errno));
+		return -1;
+	}
+	log_debug("%s: sim chip %s watched (watch %d)", dev_inst_id(in),
+	    c->chip, gm->wd);
+	return 0;
+}
+
+/* The worker answered a CHANGED: the next may go. */
+static void
+gpio_main_msg(struct inst *in, const struct dev_msg *m)
+{
+	struct gpio_main *gm = dev_inst_priv(in);
+
+	if (gm == NULL || m->op != GPIO_DEV_SIM_SEEN || m->len != 0) {
+		log_rl(gm != NULL ? &gm->rl : &gpio_watch.rl, LOG_WARNING,
+		    "%s: its worker sent a bad message (op %u, %u bytes)",
+		    dev_inst_id(in), m->op, m->len);
+		return;
+	}
+	if (!gm->sent)
+		return;		/* not asked for: nothing to go on with */
+	gm->sent = false;
+	if (gm->changed)
+		gpio_main_notify(in, gm);
+}
+
+/* A new worker compares once: the file may have changed since main
+ * opened it or since the last worker's last compare. */
+static void
+gpio_main_worker_ready(struct inst *in)
+{
+	struct gpio_main *gm = dev_inst_priv(in);
+
+	if (gm == NULL)
+		return;
+	gm->sent = gm->changed = false;
+	gpio_main_notify(in, gm);
+}
+
+static void
+gpio_main_worker_gone(struct inst *in)
+{
+	struct gpio_main *gm = dev_inst_priv(in);
+
+	if (gm != NULL)
+		gm->sent = gm->changed = false;
+}
+
+static void
+gpio_main_stop(struct inst *in)
+{
+	struct gpio_main *gm = dev_inst_priv(in);
+
+	if (gm == NULL)
+		return;
+	dev_inst_set_priv(in, NULL);
+	free(gm);
+	if (--gpio_watch.users > 0)
+		return;
+	if (gpio_watch.ev != NULL)
+		event_free(gpio_watch.ev);
+	gpio_watch.ev = NULL;
+	if (gpio_watch.fd != -1)
+		close(gpio_watch.fd);
+	gpio_watch.fd = -1;
+}
+
+/* ---- the worker's side of the device messages ---- */
+
+/* main says the sim chip file changed (or the worker is new). */
+static void
+gpio_worker_msg(struct dev_ctx *ctx, const struct dev_msg *m, int fd)
+{
+	struct gpio_state *s = ctx->priv;
+
+	if (fd != -1)
+		close(fd);	/* main sends none */
+	if (s == NULL)
+		return;
+	if (m->op != GPIO_DEV_SIM_CHANGED || m->len != 0 ||
+	    s->be != &gpio_sim_backend || s->map == NULL) {
+		log_rl(&s->rl, LOG_WARNING, "%s: main sent a message this "
+		    "device does not take (op %u, %u bytes)", ctx->id, m->op,
+		    m->len);
+		return;
+	}
+	gpio_sim_changed(s);
+}
+
 const struct dev_ops gpio_ops = {
 	.name = "gpio",
 	.virtio_id = 41,
@@ -1783,4 +2052,10 @@ const struct dev_ops gpio_ops = {
 	.run = gpio_run,
 	.reset = gpio_reset,
 	.fini = gpio_fini,
+	.worker_msg = gpio_worker_msg,
+	.main_start = gpio_main_start,
+	.main_msg = gpio_main_msg,
+	.main_worker_ready = gpio_main_worker_ready,
+	.main_worker_gone = gpio_main_worker_gone,
+	.main_stop = gpio_main_stop,
 };

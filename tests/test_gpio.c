@@ -2,15 +2,19 @@
 /*
  * Unit tests of the gpio device (devices/gpio.c) through the device
  * harness, over the sim backend: a state file in a temporary directory
- * that the test drives as an outside program would, with pwrite(2), before
- * running the worker's event loop.  Every request type with its exact
- * response, every error status, the config space and names block, the
- * interrupt semantics of the eventq (edges latched while masked, levels
- * re-firing on unmask, disable returning the held buffer), two instances
- * sharing one sim chip, and the config's error messages and claims.
+ * that the test drives as an outside program would, with pwrite(2), then
+ * tells the worker as main does when its inotify watch fires (the device
+ * message GPIO_DEV_SIM_CHANGED, answered with GPIO_DEV_SIM_SEEN).  Every
+ * request type with its exact response, every error status, the config
+ * space and names block, the interrupt semantics of the eventq (edges
+ * latched while masked, levels re-firing on unmask, disable returning the
+ * held buffer), two instances sharing one sim chip, the worker's side of
+ * those messages, main's one inotify instance for the sim chips of many
+ * instances, and the config's error messages and claims.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +29,7 @@
 #include <cmocka.h>
 
 #include "devtest.h"
+#include "inst.h"
 #include "log.h"
 
 #define F_IRQ		(UINT64_C(1) << 0)
@@ -52,6 +57,10 @@
 #define IRQ_LOW		8
 
 #define NGPIO		8
+
+/* The device messages of a sim device (devices/gpio.c). */
+#define SIM_CHANGED	1	/* main -> worker: the chip file was written */
+#define SIM_SEEN	2	/* worker -> main: compared, send the next */
 
 struct fx {
 	char	dir[64];
@@ -202,13 +211,64 @@ irq_none(struct devtest *t)
 	assert_int_equal(devtest_used(t, 1, &h, &len), 0);
 }
 
+/* What main does when its watch on the chip file fires: tells the
+ * worker, which compares its inputs and answers at once. */
+static void
+changed(struct devtest *t)
+{
+	struct dev_msg m;
+
+	devtest_worker_msg(t, SIM_CHANGED, NULL, 0, -1);
+	assert_int_equal(devtest_sent(t, SIM_SEEN, &m), 1);
+	assert_int_equal(m.len, 0);
+	assert_int_equal(devtest_sent(t, 0, NULL), 0);
+}
+
+/* After an outside write: main's message, then the worker's loop. */
 static void
 loop(struct devtest *t)
 {
 	int i;
 
+	changed(t);
 	for (i = 0; i < 3; i++)
 		devtest_dispatch(t);
+}
+
+/* The inotify instances this process holds; *watches gets the number of
+ * watches they hold (from /proc/self/fdinfo). */
+static unsigned
+inotify_count(unsigned *watches)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[300], link[64], line[256];
+	unsigned n = 0;
+	ssize_t len;
+	FILE *f;
+
+	*watches = 0;
+	assert_non_null(d = opendir("/proc/self/fd"));
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if ((len = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[len] = '\0';
+		if (strcmp(link, "anon_inode:inotify") != 0)
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s",
+		    e->d_name);
+		assert_non_null(f = fopen(path, "r"));
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, "inotify wd:", 11) == 0)
+				(*watches)++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
 }
 
 /* ---- config space, names ---- */
@@ -747,6 +807,155 @@ test_shared_chip(void **state)
 	devtest_fini(&b);
 }
 
+/* ---- main's messages, the worker's side ---- */
+
+#define SIM_RETRY_MS	10	/* GPIO_SIM_RETRY_MS */
+
+/*
+ * The worker watches nothing itself: an outside write changes nothing
+ * until main's CHANGED comes, which the worker answers with SEEN (sent
+ * again shortly, comparing again, if main cannot take it at first).  What
+ * main never sends is ignored.
+ */
+static void
+test_sim_changed_from_main(void **state)
+{
+	struct fx *f = *state;
+	struct devtest t;
+	uint8_t *sp, junk[4] = { 1, 2, 3, 4 };
+	uint16_t head;
+	unsigned watches;
+	int i, fd;
+
+	dev_init(&t, f, "\"lines\": [3, 4]", F_V1 | F_IRQ);
+	assert_int_equal(inotify_count(&watches), 0);
+	assert_int_equal(req(&t, SET_IRQ_TYPE, 0, IRQ_RISING, NULL), OK);
+	assert_int_equal(req(&t, SET_IRQ_TYPE, 1, IRQ_BOTH, NULL), OK);
+	head = irq_post(&t, 0, &sp);
+
+	/* Written, and main has said nothing: no interrupt, however long
+	 * the loop runs (a read sees the level: the file is mapped). */
+	drive(f, 3, '1');
+	for (i = 0; i < 5; i++)
+		devtest_dispatch(&t);
+	irq_none(&t);
+	assert_int_equal(get(&t, GET_VALUE, 0), 1);
+	irq_none(&t);
+	assert_int_equal(devtest_sent(&t, 0, NULL), 0);
+	changed(&t);
+	irq_expect(&t, head, sp, 1);
+
+	/* main cannot take the answer now: the worker sends it again on
+	 * its own, and compares again then (the rising edge written in the
+	 * meantime is seen without another CHANGED). */
+	head = irq_post(&t, 0, &sp);
+	drive(f, 3, '0');
+	t.send_fail = 1;
+	devtest_worker_msg(&t, SIM_CHANGED, NULL, 0, -1);
+	assert_int_equal(devtest_sent(&t, 0, NULL), 0);
+	irq_none(&t);
+	drive(f, 3, '1');
+	for (i = 0; i < 200 && t.nsent == 0; i++) {
+		usleep(SIM_RETRY_MS * 1000 / 2);
+		devtest_dispatch(&t);
+	}
+	assert_int_equal(devtest_sent(&t, SIM_SEEN, NULL), 1);
+	assert_int_equal(devtest_sent(&t, 0, NULL), 0);
+	irq_expect(&t, head, sp, 1);
+	/* Answered: no more retries. */
+	usleep(3 * SIM_RETRY_MS * 1000);
+	devtest_dispatch(&t);
+	assert_int_equal(devtest_sent(&t, 0, NULL), 0);
+
+	/* What main never sends: no compare, no answer; an fd is closed. */
+	head = irq_post(&t, 1, &sp);
+	drive(f, 4, '1');
+	devtest_worker_msg(&t, 99, NULL, 0, -1);
+	devtest_worker_msg(&t, SIM_CHANGED, junk, sizeof(junk), -1);
+	devtest_worker_msg(&t, SIM_SEEN, NULL, 0, -1);
+	assert_true((fd = dup(STDERR_FILENO)) >= 0);
+	devtest_worker_msg(&t, 99, NULL, 0, fd);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	devtest_dispatch(&t);
+	irq_none(&t);
+	assert_int_equal(devtest_sent(&t, 0, NULL), 0);
+	changed(&t);
+	irq_expect(&t, head, sp, 1);
+	devtest_fini(&t);
+}
+
+/* ---- main's side: one inotify instance for every sim chip ---- */
+
+#define NMANY	130	/* instances: more than the default limit of 128
+			   inotify instances per user */
+#define NCHIPS	3
+
+/*
+ * main's hooks, in this process: NMANY sim devices on NCHIPS chip files
+ * hold one inotify instance with one watch per file (a worker holds none:
+ * see above), so fs.inotify.max_user_instances no longer bounds how many
+ * sim devices may be connected at once.  Writes wake main; with no worker
+ * ready nobody is told.  All is gone after teardown.
+ */
+static void
+test_main_one_watch(void **state)
+{
+	struct fx *f = *state;
+	struct vhostd_cfg *cfg;
+	struct event_base *base;
+	struct inst *insts;
+	char *text = NULL, *errors = NULL, path[128];
+	size_t len = 0, i;
+	unsigned watches;
+	FILE *m;
+	int fd;
+
+	assert_non_null(m = open_memstream(&text, &len));
+	fprintf(m, "{\"devices\": [");
+	for (i = 0; i < NMANY; i++)
+		fprintf(m, "%s{\"id\": \"g%zu\", \"socket\": \"%s/g%zu.sock\", "
+		    "\"type\": \"gpio\", \"backend\": \"sim\", \"chip\": "
+		    "\"%s/chip%zu\", \"ngpio\": 64, \"lines\": [%zu]}",
+		    i == 0 ? "" : ", ", i, f->dir, i, f->dir, i % NCHIPS,
+		    i / NCHIPS);
+	fprintf(m, "]}");
+	fclose(m);
+	cfg = cfg_load_string(text, "t.json", &errors);
+	free(text);
+	if (cfg == NULL)
+		fail_msg("%s", errors);
+	assert_int_equal(cfg->ndevs, NMANY);
+	assert_non_null(base = event_base_new());
+	assert_non_null(insts = calloc(cfg->ndevs, sizeof(*insts)));
+	inst_set_table(insts, cfg->ndevs);
+	for (i = 0; i < cfg->ndevs; i++)
+		assert_int_equal(inst_setup(&insts[i], &cfg->devs[i], base),
+		    0);
+	assert_int_equal(inotify_count(&watches), 1);
+	assert_int_equal(watches, NCHIPS);
+
+	for (i = 0; i < NCHIPS; i++) {
+		snprintf(path, sizeof(path), "%s/chip%zu", f->dir, i);
+		assert_true((fd = open(path, O_WRONLY)) >= 0);
+		assert_int_equal(pwrite(fd, "1", 1, 0), 1);
+		close(fd);
+	}
+	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 0);
+
+	for (i = 0; i < cfg->ndevs; i++)
+		inst_teardown(&insts[i]);
+	assert_int_equal(inotify_count(&watches), 0);
+	inst_set_table(NULL, 0);
+	free(insts);
+	dev_host_close_all();
+	event_base_free(base);
+	cfg_free(cfg);
+	for (i = 0; i < NCHIPS; i++) {
+		snprintf(path, sizeof(path), "%s/chip%zu", f->dir, i);
+		unlink(path);
+	}
+}
+
 /* ---- config ---- */
 
 /* Loads a config of the given devices; returns its errors (or NULL). */
@@ -1047,6 +1256,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_chip,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sim_changed_from_main,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_main_one_watch,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_claims),
