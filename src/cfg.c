@@ -92,7 +92,7 @@ static const char *const cfg_top_keys[] = {
 
 static const char *const cfg_common_keys[] = {
 	"id", "type", "socket", "socket_owner", "socket_group", "socket_mode",
-	"allow_uids", "allow_gids", NULL
+	"allow_uids", "allow_gids", "connect", "reconnect_ms", NULL
 };
 
 static char	*str_vprintf(const char *, va_list)
@@ -1011,17 +1011,39 @@ static void
 cfg_device_access(struct cfg_ctx *ctx, json_t *obj, const char *path,
     struct dev_cfg *dc)
 {
+	static const char *const listen_only[] = {
+		"socket_owner", "socket_group", "socket_mode", NULL
+	};
 	json_t *v;
 	char *sub;
 	const char *s;
 	char *end;
 	unsigned long mode;
+	uint64_t ms;
+	unsigned k;
 
 	dc->sock_uid = (uid_t)-1;
 	dc->sock_gid = (gid_t)-1;
 	dc->sock_mode = 0600;
+	dc->reconnect_ms = 1000;
 	if (!json_is_object(obj))
 		return;
+	cfg_bool(ctx, obj, path, "connect", false, &dc->connect);
+	if (cfg_uint(ctx, obj, path, "reconnect_ms", false, 1000, 100, 60000,
+	    &ms) == 0)
+		dc->reconnect_ms = (uint32_t)ms;
+	if (!dc->connect && json_object_get(obj, "reconnect_ms") != NULL &&
+	    (sub = path_join(ctx, path, "reconnect_ms")) != NULL) {
+		cfg_error(ctx, sub, "applies only with \"connect\": true");
+		free(sub);
+	}
+	for (k = 0; dc->connect && listen_only[k] != NULL; k++)
+		if (json_object_get(obj, listen_only[k]) != NULL &&
+		    (sub = path_join(ctx, path, listen_only[k])) != NULL) {
+			cfg_error(ctx, sub, "does not apply with \"connect\": "
+			    "true (the front-end makes the socket)");
+			free(sub);
+		}
 	if ((v = json_object_get(obj, "socket_owner")) != NULL &&
 	    (sub = path_join(ctx, path, "socket_owner")) != NULL) {
 		cfg_user_value(ctx, v, sub, &dc->sock_uid, NULL);

@@ -39,6 +39,10 @@ struct dev_cfg {
 	uid_t			 sock_uid;
 	gid_t			 sock_gid;
 	mode_t			 sock_mode;
+	/* "connect": vhostd connects to the socket, where the front-end
+	 * listens, and again reconnect_ms after each disconnection. */
+	bool			 connect;
+	uint32_t		 reconnect_ms;
 	/* Front-ends allowed to connect, by SO_PEERCRED: none listed means
 	 * anyone the socket's permissions let in. */
 	bool			 acl;

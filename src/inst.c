@@ -705,6 +705,12 @@ inst_conn_close(struct inst *in, const char *why)
 	}
 	in->pfeatures = 0;
 	in->owner = false;
+	if (in->cfg->connect && in->listen_timer != NULL) {
+		struct timeval tv = { in->cfg->reconnect_ms / 1000,
+		    (in->cfg->reconnect_ms % 1000) * 1000 };
+
+		evtimer_add(in->listen_timer, &tv);
+	}
 }
 
 static void
@@ -744,12 +750,71 @@ inst_peer_allowed(const struct inst *in, int fd, const struct ucred *cred)
 	return false;
 }
 
+/*
+ * A front-end's connection is up (accepted, or made with "connect"):
+ * checks who it is and whether the device takes it, then serves it and
+ * starts a worker.  Returns 0, or -1 with fd closed.
+ */
+static int
+inst_conn_open(struct inst *in, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("%s: SO_PEERCRED", in->id);
+		close(fd);
+		return -1;
+	}
+	if (in->cfg->acl && !inst_peer_allowed(in, fd, &cred)) {
+		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
+		    "uid %u gid %u: not in the device's allow_uids or "
+		    "allow_gids", in->id, (int)cred.pid, (unsigned)cred.uid,
+		    (unsigned)cred.gid);
+		close(fd);
+		return -1;
+	}
+	if (in->failed_until != 0 && inst_now_ms() < in->failed_until) {
+		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
+		    "uid %u: the device failed (its worker kept dying); "
+		    "retry in %llu s", in->id, (int)cred.pid,
+		    (unsigned)cred.uid, (unsigned long long)
+		    ((in->failed_until - inst_now_ms()) / 1000 + 1));
+		close(fd);
+		return -1;
+	}
+	if (in->conn_fd != -1) {
+		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
+		    "uid %u: device is in use by pid %d", in->id,
+		    (int)cred.pid, (unsigned)cred.uid, (int)in->peer_pid);
+		close(fd);
+		return -1;
+	}
+	in->conn_fd = fd;
+	in->peer_pid = cred.pid;
+	in->peer_uid = cred.uid;
+	in->conn_ev = event_new(in->base, fd, EV_READ | EV_PERSIST,
+	    vu_conn_readable, in);
+	if (in->conn_ev == NULL || event_add(in->conn_ev, NULL) == -1) {
+		inst_conn_close(in, "out of memory");
+		return -1;
+	}
+	in->n_conns++;
+	in->failed_until = 0;
+	in->restarts = 0;
+	log_info("%s: front-end pid %d uid %u connected", in->id,
+	    (int)cred.pid, (unsigned)cred.uid);
+	if (inst_worker_spawn(in) == -1) {
+		inst_conn_close(in, "cannot start its worker");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 inst_accept(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct inst *in = arg;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
 	struct timeval tv = { 1, 0 };
 	int fd;
 
@@ -766,52 +831,58 @@ inst_accept(evutil_socket_t lfd, short ev, void *arg)
 		}
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
-		log_warn("%s: SO_PEERCRED", in->id);
-		close(fd);
-		return;
-	}
-	if (in->cfg->acl && !inst_peer_allowed(in, fd, &cred)) {
-		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
-		    "uid %u gid %u: not in the device's allow_uids or "
-		    "allow_gids", in->id, (int)cred.pid, (unsigned)cred.uid,
-		    (unsigned)cred.gid);
-		close(fd);
-		return;
-	}
-	if (in->failed_until != 0 && inst_now_ms() < in->failed_until) {
-		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
-		    "uid %u: the device failed (its worker kept dying); "
-		    "retry in %llu s", in->id, (int)cred.pid,
-		    (unsigned)cred.uid, (unsigned long long)
-		    ((in->failed_until - inst_now_ms()) / 1000 + 1));
-		close(fd);
-		return;
-	}
-	if (in->conn_fd != -1) {
-		log_rl(&in->rl, LOG_WARNING, "%s: refusing front-end pid %d "
-		    "uid %u: device is in use by pid %d", in->id,
-		    (int)cred.pid, (unsigned)cred.uid, (int)in->peer_pid);
-		close(fd);
-		return;
-	}
-	in->conn_fd = fd;
-	in->peer_pid = cred.pid;
-	in->peer_uid = cred.uid;
-	in->conn_ev = event_new(in->base, fd, EV_READ | EV_PERSIST,
-	    vu_conn_readable, in);
-	if (in->conn_ev == NULL || event_add(in->conn_ev, NULL) == -1) {
-		inst_conn_close(in, "out of memory");
-		return;
-	}
-	in->n_conns++;
-	in->failed_until = 0;
-	in->restarts = 0;
-	log_info("%s: front-end pid %d uid %u connected", in->id,
-	    (int)cred.pid, (unsigned)cred.uid);
-	if (inst_worker_spawn(in) == -1)
-		inst_conn_close(in, "cannot start its worker");
+	(void)inst_conn_open(in, fd);
 }
+
+/*
+ * "connect": tries to connect to the front-end's socket; again
+ * reconnect_ms later if it is not there (yet) or when the connection
+ * ends.  A failed device waits out its hold first.
+ */
+static void
+inst_connect_try(evutil_socket_t unused, short ev, void *arg)
+{
+	struct inst *in = arg;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	uint64_t now = inst_now_ms(), wait = in->cfg->reconnect_ms;
+	struct timeval tv;
+	int fd;
+
+	if (in->conn_fd != -1)
+		return;
+	if (in->failed_until != 0 && now < in->failed_until) {
+		wait = in->failed_until - now;
+		goto later;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", in->cfg->socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_rl(&in->rl, LOG_WARNING, "%s: socket: %s", in->id,
+		    strerror(errno));
+		goto later;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		/* Not there yet is normal; anything else (EACCES: vhostd's
+		 * user may not reach it) is the operator's to fix. */
+		if (!in->connect_quiet)
+			log_msg(errno == ENOENT || errno == ECONNREFUSED ?
+			    LOG_INFO : LOG_WARNING, "%s: cannot connect to the "
+			    "front-end at %s (%s); trying every %u ms", in->id,
+			    in->cfg->socket, strerror(errno),
+			    in->cfg->reconnect_ms);
+		in->connect_quiet = true;
+		close(fd);
+		goto later;
+	}
+	in->connect_quiet = false;
+	if (inst_conn_open(in, fd) == 0)
+		return;
+later:
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+	evtimer_add(in->listen_timer, &tv);
+}
+
 
 /*
  * Binds the listening socket at path.  A socket file left by a vhostd that
@@ -933,7 +1004,7 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 	}
 	if (in->ops->config_space != NULL)
 		in->ops->config_space(dc->priv, in->config_space);
-	if (inst_listen(in) == -1)
+	if (!dc->connect && inst_listen(in) == -1)
 		return -1;
 	if (in->ops->main_start != NULL) {
 		if (in->ops->main_start(in, err, sizeof(err)) == -1) {
@@ -944,11 +1015,27 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 		}
 		in->dev_started = true;
 	}
+	in->wait_timer = evtimer_new(base, inst_wait_timeout, in);
+	in->restart_timer = evtimer_new(base, inst_restart_due, in);
+	if (dc->connect) {
+		/* The first try waits for the event loop, after main has
+		 * dropped its privileges. */
+		struct timeval now = { 0, 0 };
+
+		in->listen_timer = evtimer_new(base, inst_connect_try, in);
+		if (in->listen_timer == NULL || in->wait_timer == NULL ||
+		    in->restart_timer == NULL ||
+		    evtimer_add(in->listen_timer, &now) == -1) {
+			log_warnx("%s: cannot set up its connection", in->id);
+			return -1;
+		}
+		log_info("%s: %s device connecting to %s", in->id,
+		    in->ops->name, dc->socket);
+		return 0;
+	}
 	in->listen_ev = event_new(base, in->listen_fd, EV_READ | EV_PERSIST,
 	    inst_accept, in);
 	in->listen_timer = evtimer_new(base, inst_listen_resume, in);
-	in->wait_timer = evtimer_new(base, inst_wait_timeout, in);
-	in->restart_timer = evtimer_new(base, inst_restart_due, in);
 	if (in->listen_ev == NULL || in->listen_timer == NULL ||
 	    in->wait_timer == NULL || in->restart_timer == NULL ||
 	    event_add(in->listen_ev, NULL) == -1) {

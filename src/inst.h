@@ -56,10 +56,12 @@ struct inst {
 	/* Listening socket. */
 	int			 listen_fd;
 	struct event		*listen_ev;
-	struct event		*listen_timer;	/* resume after EMFILE */
+	struct event		*listen_timer;	/* resume after EMFILE; with
+						   "connect": the next try */
 	struct log_ratelimit	 rl;		/* refusals, accept errors */
 	struct log_ratelimit	 wlog_rl;	/* the worker's log lines */
 	bool			 sock_created;	/* we made it: unlink at exit */
+	bool			 connect_quiet;	/* said it waits for the socket */
 
 	/* Host resources from ops->open, handed to each worker. */
 	int			 host_fds[DEV_MAX_HOST_FDS];

@@ -952,6 +952,45 @@ test_user_group_seccomp(void **state)
 	    "log)");
 }
 
+/* "connect" and "reconnect_ms": vhostd connects to the front-end. */
+static void
+test_connect_mode(void **state)
+{
+	struct vhostd_cfg *cfg;
+	char *errors;
+
+	cfg = cfg_load_string("{\"devices\": [{\"id\": \"a\", \"type\": "
+	    "\"rng\", \"socket\": \"/x/a.sock\", \"connect\": true, "
+	    "\"reconnect_ms\": 250}, {\"id\": \"b\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/b.sock\", \"connect\": true}, {\"id\": \"c\", "
+	    "\"type\": \"rng\", \"socket\": \"/x/c.sock\"}]}", NAME, &errors);
+	assert_non_null(cfg);
+	assert_true(cfg->devs[0].connect);
+	assert_int_equal(cfg->devs[0].reconnect_ms, 250);
+	assert_true(cfg->devs[1].connect);
+	assert_int_equal(cfg->devs[1].reconnect_ms, 1000);
+	assert_false(cfg->devs[2].connect);
+	cfg_free(cfg);
+
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"connect\": 1}]}",
+	    NAME ":1:75: devices[0].connect: must be true or false");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"connect\": true, \"reconnect_ms\": "
+	    "50}]}",
+	    NAME ":1:97: devices[0].reconnect_ms: must be an integer from "
+	    "100 to 60000");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"reconnect_ms\": 500}]}",
+	    NAME ":1:80: devices[0].reconnect_ms: applies only with "
+	    "\"connect\": true");
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"connect\": true, \"socket_mode\": "
+	    "\"0660\"}]}",
+	    NAME ":1:96: devices[0].socket_mode: does not apply with "
+	    "\"connect\": true (the front-end makes the socket)");
+}
+
 /* socket_owner, socket_group, socket_mode, allow_uids, allow_gids. */
 static void
 test_socket_access(void **state)
@@ -1048,6 +1087,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_user_group_seccomp),
 		cmocka_unit_test(test_socket_access),
+		cmocka_unit_test(test_connect_mode),
 		cmocka_unit_test(test_shared_claims),
 		cmocka_unit_test(test_valid_roundtrip),
 		cmocka_unit_test(test_defaults),

@@ -17,6 +17,8 @@
  *	      while each worker is SIGKILLed KILLS times at random moments.
  * base       GET_VRING_BASE while the worker is dead waits for the next
  *	      one and answers where the ring really stands.
+ * connect    "connect": vhostd connects to the front-end's socket, and
+ *	      again after the front-end or vhostd itself went away.
  *
  * Without $VHOSTD the tests skip; the pop-exit cases skip in builds
  * without --enable-test-hooks.
@@ -36,6 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -415,6 +422,90 @@ test_base_while_dead(void **state)
 	daemon_stop(d);
 }
 
+/* A listening socket at path, as a VMM with server=on makes it. */
+static int
+fe_listen(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* Waits for vhostd to connect; sets the device up as a VMM does. */
+static struct vuf *
+fe_accept(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	struct vuf *v;
+	int fd;
+
+	if (poll(&p, 1, DAEMON_WAIT_MS) != 1)
+		fail_msg("vhostd did not connect within %d ms",
+		    DAEMON_WAIT_MS);
+	assert_true((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0);
+	assert_non_null(v = vuf_from_fd(fd));
+	if (vuf_setup(v, 1, QSIZE) == -1)
+		fail_msg("setup: %s", vuf_error(v));
+	return v;
+}
+
+static void
+read_entropy(struct vuf *v)
+{
+	uint8_t buf[64];
+
+	if (vuf_read_writable(v, 0, sizeof(buf), VUF_ONE, buf,
+	    DAEMON_WAIT_MS) != (ssize_t)sizeof(buf))
+		fail_msg("read: %s", vuf_error(v));
+}
+
+/*
+ * "connect": vhostd connects to the front-end's socket, retrying until it
+ * is there; after the front-end drops the connection, and after vhostd
+ * itself was killed and started again, it connects again and serves.
+ */
+static void
+test_connect_mode(void **state)
+{
+	struct daemon *d = *state;
+	struct vuf *v;
+	int lfd, status;
+
+	DAEMON_SKIP_IF_NONE(d);
+	daemon_add(d, "rng", "vm1-rng", ", \"connect\": true, "
+	    "\"reconnect_ms\": 100");
+	daemon_add(d, "rng", "vm2-rng", "");
+	/* vhostd connects as its unprivileged user. */
+	assert_int_equal(chmod(d->dir, 0755), 0);
+	lfd = fe_listen(d->sock[0]);
+	assert_int_equal(chmod(d->sock[0], 0666), 0);
+	daemon_start(d);
+	v = fe_accept(lfd);
+	read_entropy(v);
+	/* The front-end goes; vhostd comes back. */
+	vuf_close(v);
+	v = fe_accept(lfd);
+	read_entropy(v);
+	/* vhostd is killed and started again: it connects again. */
+	assert_int_equal(kill(d->pid, SIGKILL), 0);
+	assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
+	d->pid = 0;
+	vuf_close(v);
+	daemon_start(d);
+	v = fe_accept(lfd);
+	read_entropy(v);
+	/* The socket is the front-end's: vhostd leaves it alone. */
+	vuf_close(v);
+	close(lfd);
+	assert_int_equal(unlink(d->sock[0]), 0);
+	daemon_stop(d);
+}
+
 #ifdef VHOSTD_TEST_HOOKS
 /*
  * The first worker of kind k exits right after taking request n of the
@@ -571,6 +662,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_base_while_dead,
 		    daemon_setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_storm,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_connect_mode,
 		    daemon_setup, daemon_teardown),
 	};
 

@@ -86,9 +86,7 @@ struct vuf *
 vuf_connect(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sun;
-	struct vuf *v;
 	int64_t deadline = now_ms() + timeout_ms;
-	unsigned i;
 	int fd, saved;
 
 	memset(&sun, 0, sizeof(sun));
@@ -113,6 +111,15 @@ vuf_connect(const char *path, int timeout_ms)
 		}
 		usleep(10000);
 	}
+
+	return vuf_from_fd(fd);
+}
+
+struct vuf *
+vuf_from_fd(int fd)
+{
+	struct vuf *v;
+	unsigned i;
 
 	if ((v = calloc(1, sizeof(*v))) == NULL) {
 		close(fd);

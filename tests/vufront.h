@@ -204,6 +204,10 @@ struct vuf {
 /* Connects to the unix socket at path, retrying while it is missing or
  * refuses for up to timeout_ms (0: one attempt).  NULL with errno. */
 struct vuf	*vuf_connect(const char *path, int timeout_ms);
+/* A front-end on an already connected socket (a back-end that connected
+ * to the front-end's listening socket); fd is v's from now.  NULL (fd
+ * closed) if out of memory. */
+struct vuf	*vuf_from_fd(int fd);
 /* Closes the socket and every fd, unmaps guest RAM, frees v. */
 void		 vuf_close(struct vuf *v);
 /* The last error explained, for test failure messages. */
