@@ -1432,6 +1432,84 @@ gpio_irq_type_valid(uint32_t t)
 	    t == GPIO_IRQ_LEVEL_HIGH || t == GPIO_IRQ_LEVEL_LOW;
 }
 
+/*
+ * What a worker that replaces one that died needs to carry on, kept in
+ * ctx->state (device.h) after every change: each line's direction,
+ * output value and interrupt type.  Latched edges and held eventq
+ * buffers are not kept: the held buffers come back as resubmitted
+ * requests and are held again.
+ */
+#define GPIO_SAVED_MAGIC	0x6770696fu	/* "gpio" */
+struct gpio_saved {
+	uint32_t	magic;
+	uint32_t	nlines;
+	struct {
+		uint8_t	dir, value, irq_type, pad;
+	} line[GPIO_MAX_LINES];
+};
+_Static_assert(sizeof(struct gpio_saved) <= DEV_STATE_MAX,
+    "gpio state fits its area");
+
+static void
+gpio_save(struct gpio_state *s)
+{
+	struct gpio_saved *sv = s->ctx->state;
+	unsigned i;
+
+	if (sv == NULL)
+		return;
+	for (i = 0; i < s->cfg->nlines; i++) {
+		sv->line[i].dir = s->line[i].dir;
+		sv->line[i].value = s->line[i].value;
+		sv->line[i].irq_type = s->line[i].irq_type;
+	}
+	sv->nlines = s->cfg->nlines;
+	sv->magic = GPIO_SAVED_MAGIC;
+}
+
+/* In init of a restarted worker: the lines as the guest had set them. */
+static void
+gpio_restore(struct gpio_state *s)
+{
+	const struct gpio_saved *sv = s->ctx->state;
+	unsigned i;
+
+	if (sv == NULL || !s->ctx->restarted || sv->magic != GPIO_SAVED_MAGIC ||
+	    sv->nlines != s->cfg->nlines)
+		return;
+	for (i = 0; i < s->cfg->nlines; i++) {
+		struct gpio_line *l = &s->line[i];
+
+		/* Written by a worker of this device: checked all the
+		 * same. */
+		if (sv->line[i].dir > GPIO_DIR_IN || sv->line[i].value > 1 ||
+		    !gpio_irq_type_valid(sv->line[i].irq_type) ||
+		    (sv->line[i].dir == GPIO_DIR_OUT &&
+		    sv->line[i].irq_type != GPIO_IRQ_NONE))
+			continue;
+		l->dir = sv->line[i].dir;
+		l->value = sv->line[i].value;
+		l->irq_type = sv->line[i].irq_type;
+		if (s->be == &gpio_sim_backend) {
+			if (s->be->apply(s, i, false) == -1)
+				log_warn("%s: restoring line %u", s->ctx->id,
+				    i);
+			l->level = gpio_sim_input(s, i);
+		}
+	}
+	if (s->be != &gpio_sim_backend && s->be->apply(s, 0, false) == -1)
+		log_warn("%s: restoring the GPIO lines", s->ctx->id);
+	log_warnx("%s: lines restored as the guest had set them",
+	    s->ctx->id);
+}
+
+static bool
+gpio_is_write(uint16_t type)
+{
+	return type == GPIO_MSG_SET_DIRECTION || type == GPIO_MSG_SET_VALUE ||
+	    type == GPIO_MSG_SET_IRQ_TYPE;
+}
+
 /* Puts line i back to how the guest found it: input, value 0, no
  * interrupt (returning its held buffer, if any, as invalid). */
 static void
@@ -1617,8 +1695,18 @@ gpio_run_requestq(struct gpio_state *s, struct virtq *vq)
 			s->resp[0] = GPIO_STATUS_ERR;
 			s->resp[1] = 0;
 			n = GPIO_RESP_SIZE;
-		} else
+		} else if (req.resubmitted && gpio_is_write(type)) {
+			/* Taken by a worker that died: it may have been done
+			 * already, so it fails rather than being repeated. */
+			why = NULL;
+			s->resp[0] = GPIO_STATUS_ERR;
+			s->resp[1] = 0;
+			n = GPIO_RESP_SIZE;
+		} else {
 			n = gpio_handle(s, type, line, value, s->resp, &why);
+			if (gpio_is_write(type))
+				gpio_save(s);
+		}
 		if (why != NULL)
 			log_rl(&s->rl, LOG_WARNING, "%s: requestq: %s (type "
 			    "%u, line %u, value %u, %" PRIu64 "+%" PRIu64
@@ -1725,11 +1813,13 @@ gpio_init(struct dev_ctx *ctx)
 		o += (uint32_t)n + 1;
 	}
 	/* Every line starts as an input without interrupt: the gpiod
-	 * request was made so, the sim backend's init shows it. */
+	 * request was made so, the sim backend's init shows it.  A worker
+	 * that replaces one that died then sets them as the guest had. */
 	for (i = 0; i < c->nlines; i++)
 		s->line[i].dir = GPIO_DIR_IN;
 	if (s->be->init(s) == -1)
 		goto fail;
+	gpio_restore(s);
 	if (s->ev_fd == -1)
 		return 0;
 	s->ev = event_new(ctx->base, s->ev_fd, EV_READ | EV_PERSIST,
@@ -1788,6 +1878,7 @@ gpio_reset(struct dev_ctx *ctx)
 	if (changed && s->be != &gpio_sim_backend &&
 	    s->be->apply(s, 0, false) == -1)
 		log_warn("%s: resetting the GPIO lines", ctx->id);
+	gpio_save(s);
 }
 
 /* ---- main's side: the watch on the sim chips ---- */

@@ -17,6 +17,7 @@
  *	      while each worker is SIGKILLed KILLS times at random moments.
  * base       GET_VRING_BASE while the worker is dead waits for the next
  *	      one and answers where the ring really stands.
+ * irq	      a gpio interrupt armed before the worker died fires after.
  * connect    "connect": vhostd connects to the front-end's socket, and
  *	      again after the front-end or vhostd itself went away.
  *
@@ -422,6 +423,86 @@ test_base_while_dead(void **state)
 	daemon_stop(d);
 }
 
+/* One gpio request on the requestq of v: its status, or -1. */
+static int
+gpio_request(struct vuf *v, uint16_t type, uint16_t line, uint32_t value)
+{
+	uint64_t a = vuf_alloc(v, 0, 8, 8), b = vuf_alloc(v, 0, 8, 8);
+	struct vuf_seg seg[2] = { { a, 8, false }, { b, 2, true } };
+	uint8_t *p = vuf_gpa_to_host(v, a, 8);
+	uint32_t head, len;
+	uint16_t t = htole16(type), l = htole16(line);
+
+	value = htole32(value);
+	memcpy(p, &t, 2);
+	memcpy(p + 2, &l, 2);
+	memcpy(p + 4, &value, 4);
+	if (vuf_vq_add(v, 0, seg, 2) < 0 || vuf_kick(v, 0) != 0 ||
+	    vuf_vq_wait_used(v, 0, &head, &len, DAEMON_WAIT_MS) != 1)
+		return -1;
+	return *(uint8_t *)vuf_gpa_to_host(v, b, 1);
+}
+
+/*
+ * An interrupt the guest armed before its worker died still fires: the
+ * new worker restores the line's interrupt type and holds the eventq
+ * buffer the old one held; a rising edge written to the sim chip then
+ * completes it.
+ */
+static void
+test_gpio_irq_across_restart(void **state)
+{
+	struct daemon *d = *state;
+	char chip[PATH_MAX];
+	struct vuf_seg seg[2];
+	struct vuf *v;
+	pid_t old = -1;
+	uint64_t a, b;
+	uint32_t head, len;
+	uint16_t line = htole16(1);
+	int fd;
+
+	DAEMON_SKIP_IF_NONE(d);
+	add_devices(d);
+	daemon_start(d);
+	if ((v = vuf_connect(d->sock[1], DAEMON_WAIT_MS)) == NULL)
+		fail_msg("connect: %s", strerror(errno));
+	if (vuf_setup(v, 2, QSIZE) == -1)
+		fail_msg("gpio setup: %s", vuf_error(v));
+	assert_true(v->features & (UINT64_C(1) << VIRTIO_GPIO_F_IRQ));
+	assert_int_equal(gpio_request(v, VIRTIO_GPIO_MSG_SET_DIRECTION, 1,
+	    VIRTIO_GPIO_DIRECTION_IN), 0);
+	assert_int_equal(gpio_request(v, VIRTIO_GPIO_MSG_IRQ_TYPE, 1,
+	    VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING), 0);
+	a = vuf_alloc(v, 0, 8, 8);
+	b = vuf_alloc(v, 0, 8, 8);
+	memcpy(vuf_gpa_to_host(v, a, 2), &line, 2);
+	*(uint8_t *)vuf_gpa_to_host(v, b, 1) = 0xee;
+	seg[0] = (struct vuf_seg){ a, 2, false };
+	seg[1] = (struct vuf_seg){ b, 1, true };
+	assert_true(vuf_vq_add(v, 1, seg, 2) >= 0);
+	assert_int_equal(vuf_kick(v, 1), 0);
+	/* Held (no edge yet), then its worker dies. */
+	assert_int_equal(vuf_vq_wait_used(v, 1, &head, &len, 300), 0);
+	kill_worker(d, "vm1-gpio", &old);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-gpio", "lines restored",
+	    (char *)NULL) || !daemon_log_has(d, DAEMON_WAIT_MS, "vm1-gpio",
+	    "1 requests a previous worker left in flight", (char *)NULL))
+		fail_msg("the new worker did not take the line up again");
+	snprintf(chip, sizeof(chip), "%s/chip", d->dir);
+	assert_true((fd = open(chip, O_WRONLY)) >= 0);
+	assert_int_equal(pwrite(fd, "1", 1, 1), 1);
+	close(fd);
+	if (vuf_vq_wait_used(v, 1, &head, &len, DAEMON_WAIT_MS) != 1)
+		fail_msg("no interrupt after the restart: %s", vuf_error(v));
+	assert_int_equal(*(uint8_t *)vuf_gpa_to_host(v, b, 1),
+	    VIRTIO_GPIO_IRQ_STATUS_VALID);
+	assert_int_equal(gpio_request(v, VIRTIO_GPIO_MSG_GET_DIRECTION, 1, 0),
+	    0);
+	vuf_close(v);
+	daemon_stop(d);
+}
+
 /* A listening socket at path, as a VMM with server=on makes it. */
 static int
 fe_listen(const char *path)
@@ -664,6 +745,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_storm,
 		    daemon_setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_mode,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_gpio_irq_across_restart,
 		    daemon_setup, daemon_teardown),
 	};
 
