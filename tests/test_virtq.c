@@ -1109,12 +1109,163 @@ test_remap(void **state)
 
 #define T(f)	cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
+/* ---- the in-flight log (worker restarts) ---- */
+
+static _Alignas(64) uint8_t logmem[4096];
+
+static struct vq_log *
+fresh_log(void)
+{
+	memset(logmem, 0, sizeof(logmem));
+	return (struct vq_log *)(void *)logmem;
+}
+
+/* Heads 0..n-1, one 16-byte writable buffer each, made available. */
+static void
+offer(struct fx *fx, unsigned n)
+{
+	unsigned h;
+
+	for (h = 0; h < n; h++) {
+		set_desc(fx->desc, h, BUF_GPA + 16 * h, 16, VRING_DESC_F_WRITE,
+		    0);
+		avail_add(fx, (uint16_t)h);
+	}
+}
+
+/*
+ * A worker takes heads 0..3, returns 1 (flushed) and 3 (pushed, not
+ * flushed), and dies.  The next one hands out 0, 2 and 3 again, in the
+ * order they were taken, then goes on with the ring; nothing twice.
+ */
+static void
+test_log_resume(void **state)
+{
+	struct fx *fx = *state;
+	struct vq_log *log = fresh_log();
+	unsigned i;
+
+	reset(fx, 7, false, false);
+	assert_int_equal(vq_log_start(&fx->vq, log, NUM, false), 0);
+	assert_int_equal(log->version, VQ_LOG_VERSION);
+	assert_int_equal(log->avail_gap, 0);
+	offer(fx, 6);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pop(fx), 1);
+	vq_push(&fx->vq, 1, 16);
+	vq_flush(&fx->vq);
+	vq_push(&fx->vq, 3, 16);
+	/* Dies here.  A new worker: */
+	queue_setup(fx, 0 /* main's stale base */, false, false);
+	assert_int_equal(vq_log_start(&fx->vq, log, NUM, true), 3);
+	assert_true(vq_has_avail(&fx->vq));
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(fx->req.head, 0);
+	assert_true(fx->req.resubmitted);
+	assert_int_equal(fx->req.in_len, 16);
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(fx->req.head, 2);
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(fx->req.head, 3);
+	/* Then the ring goes on after the four taken before. */
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(fx->req.head, 4);
+	assert_false(fx->req.resubmitted);
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(fx->req.head, 5);
+	assert_int_equal(pop(fx), 0);
+	for (i = 0; i < 6; i++)
+		if (i != 1)
+			vq_push(&fx->vq, (uint16_t)i, 16);
+	vq_flush(&fx->vq);
+	assert_int_equal(fx->used->idx, 7 + 6);
+	assert_false(fx->vq.broken);
+}
+
+/*
+ * The worker died after publishing a batch and before clearing its
+ * inflight flags: the batch is finished, not handed out again.
+ */
+static void
+test_log_half_committed_batch(void **state)
+{
+	struct fx *fx = *state;
+	struct vq_log *log = fresh_log();
+
+	reset(fx, 0, false, false);
+	vq_log_start(&fx->vq, log, NUM, false);
+	offer(fx, 3);
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(pop(fx), 1);
+	vq_push(&fx->vq, 2, 16);
+	vq_push(&fx->vq, 0, 16);
+	/* vq_flush up to the used index only: */
+	__atomic_store_n(&fx->used->idx, 2, __ATOMIC_RELEASE);
+	assert_int_equal(log->desc[0].inflight, 1);
+	assert_int_equal(log->desc[2].inflight, 1);
+	queue_setup(fx, 0, false, false);
+	assert_int_equal(vq_log_start(&fx->vq, log, NUM, true), 1);
+	assert_int_equal(pop(fx), 1);
+	assert_int_equal(fx->req.head, 1);
+	assert_true(fx->req.resubmitted);
+	assert_int_equal(pop(fx), 0);
+	assert_int_equal(log->used_idx, 2);
+}
+
+/*
+ * A log that does not match the queue (never set up, another size) is
+ * ignored: a fresh start from main's base.  Garbage in a matching log
+ * (written by a worker its guest took over) is bounded: no crash, no
+ * head out of range, at most the queue's size handed out.
+ */
+static void
+test_log_mismatch_and_garbage(void **state)
+{
+	struct fx *fx = *state;
+	struct vq_log *log = fresh_log();
+	unsigned i, n;
+
+	reset(fx, 5, false, false);
+	assert_int_equal(vq_log_start(&fx->vq, log, NUM, true), 0);
+	assert_int_equal(fx->vq.last_avail, 5);
+	assert_int_equal(log->desc_num, NUM);
+	log->desc_num = NUM * 2;
+	queue_setup(fx, 5, false, false);
+	assert_int_equal(vq_log_start(&fx->vq, log, NUM, true), 0);
+	assert_int_equal(fx->vq.last_avail, 5);
+	/* Too small a region for the queue: no log at all. */
+	queue_setup(fx, 5, false, false);
+	assert_int_equal(vq_log_start(&fx->vq, log, NUM / 2, false), 0);
+	assert_null(fx->vq.log);
+
+	for (i = 0; i < sizeof(logmem); i++)
+		logmem[i] = (uint8_t)(i * 37 + 11);
+	log->version = VQ_LOG_VERSION;
+	log->desc_num = NUM;
+	log->last_batch_head = 0xffff;
+	for (i = 0; i < NUM; i++)
+		set_desc(fx->desc, i, BUF_GPA + 16 * i, 16,
+		    VRING_DESC_F_WRITE, 0);
+	fx->used->idx = 3;
+	queue_setup(fx, 0, false, false);
+	n = vq_log_start(&fx->vq, log, NUM, true);
+	assert_true(n <= NUM);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(pop(fx), 1);
+		assert_true(fx->req.head < NUM);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_setup_checks),
 		cmocka_unit_test(test_not_set_up),
+		T(test_log_resume),
+		T(test_log_half_committed_batch),
+		T(test_log_mismatch_and_garbage),
 		T(test_pop_empty),
 		T(test_plain_chain),
 		T(test_zero_length),
