@@ -43,6 +43,18 @@ sleep_ms(int ms)
 }
 
 int
+daemon_slow(void)
+{
+	const char *env = getenv("VUF_SLOW");
+	long v;
+
+	if (env == NULL || *env == '\0')
+		return 1;
+	v = strtol(env, NULL, 10);
+	return v < 1 ? 1 : v > 100 ? 100 : (int)v;
+}
+
+int
 daemon_setup(void **state)
 {
 	struct daemon *d;
@@ -120,13 +132,41 @@ is_socket(const char *path)
 	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+#define DAEMON_WRAP_MAX	48	/* words of $VHOSTD_WRAPPER */
+
+/*
+ * Splits $VHOSTD_WRAPPER at blanks into argv (at most max words, in buf):
+ * the number of words, 0 if it is unset or blank, -1 if it is too long.
+ */
+static int
+wrapper_words(char *buf, size_t len, const char **argv, int max)
+{
+	const char *env = getenv("VHOSTD_WRAPPER");
+	char *w, *save;
+	int n = 0;
+
+	if (env == NULL)
+		return 0;
+	if (strlen(env) >= len)
+		return -1;
+	strcpy(buf, env);
+	for (w = strtok_r(buf, " \t\n", &save); w != NULL;
+	    w = strtok_r(NULL, " \t\n", &save)) {
+		if (n == max)
+			return -1;
+		argv[n++] = w;
+	}
+	return n;
+}
+
 void
 daemon_start(struct daemon *d)
 {
 	const char *verbose = getenv("VUF_VERBOSE");
-	const char *argv[12];
+	const char *argv[DAEMON_WRAP_MAX + 12];
+	char wrap[4096];
 	int64_t deadline;
-	int i, n = 0, status, fd;
+	int i, n, nwrap, status, fd;
 	FILE *f;
 
 	snprintf(d->cfg, sizeof(d->cfg), "%s/vhostd.json", d->dir);
@@ -135,7 +175,13 @@ daemon_start(struct daemon *d)
 	    "}\n", d->dir, d->global, d->json);
 	assert_int_equal(fclose(f), 0);
 
-	argv[n++] = "vhostd";
+	if ((nwrap = wrapper_words(wrap, sizeof(wrap), argv,
+	    DAEMON_WRAP_MAX)) == -1)
+		fail_msg("VHOSTD_WRAPPER is longer than %zu characters or "
+		    "%d words", sizeof(wrap) - 1, DAEMON_WRAP_MAX);
+	n = nwrap;
+	/* Under a wrapper, vhostd's argv[0] is its path. */
+	argv[n++] = nwrap > 0 ? getenv("VHOSTD") : "vhostd";
 	argv[n++] = "-f";
 	if (verbose != NULL && *verbose != '\0' && *verbose != '0')
 		argv[n++] = "-v";
@@ -150,12 +196,15 @@ daemon_start(struct daemon *d)
 		if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644))
 		    != -1)
 			dup2(fd, STDERR_FILENO);
-		execv(getenv("VHOSTD"), (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", getenv("VHOSTD"),
-		    strerror(errno));
+		if (nwrap > 0)
+			execvp(argv[0], (char *const *)argv);
+		else
+			execv(getenv("VHOSTD"), (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", nwrap > 0 ? argv[0] :
+		    getenv("VHOSTD"), strerror(errno));
 		_exit(127);
 	}
-	deadline = now_ms() + 10000;
+	deadline = now_ms() + 10000 * daemon_slow();
 	for (i = 0; i < d->ndevs; i++) {
 		while (!is_socket(d->sock[i])) {
 			if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -165,7 +214,8 @@ daemon_start(struct daemon *d)
 				    "creating %s", status, d->sock[i]);
 			}
 			if (now_ms() > deadline)
-				fail_msg("no socket %s after 10 s", d->sock[i]);
+				fail_msg("no socket %s after %d s", d->sock[i],
+				    10 * daemon_slow());
 			sleep_ms(10);
 		}
 	}
@@ -174,14 +224,15 @@ daemon_start(struct daemon *d)
 void
 daemon_stop(struct daemon *d)
 {
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = now_ms() + 10000 * daemon_slow();
 	pid_t r;
 	int i, status;
 
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
 	while ((r = waitpid(d->pid, &status, WNOHANG)) == 0) {
 		if (now_ms() > deadline)
-			fail_msg("vhostd still running 10 s after SIGTERM");
+			fail_msg("vhostd still running %d s after SIGTERM",
+			    10 * daemon_slow());
 		sleep_ms(10);
 	}
 	assert_int_equal(r, d->pid);

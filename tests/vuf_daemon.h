@@ -16,7 +16,8 @@
 #include "vufront.h"
 
 #define DAEMON_MAX_DEVS	8
-#define DAEMON_WAIT_MS	5000
+/* How long a test waits for vhostd's answer, times VUF_SLOW. */
+#define DAEMON_WAIT_MS	(5000 * daemon_slow())
 
 struct daemon {
 	char	 dir[64];
@@ -46,11 +47,20 @@ void	daemon_add(struct daemon *d, const char *type, const char *id,
 	    const char *extra);
 
 /* Writes the config, starts vhostd -f -c CONFIG and waits for every
- * socket. */
+ * socket (10 s times VUF_SLOW).  With $VHOSTD_WRAPPER set, its words
+ * (split at blanks, the first looked up in $PATH) run vhostd: e.g.
+ * "valgrind --trace-children=yes" (tests/valgrind.sh).  The wrapper must
+ * run vhostd in its own process, as valgrind does, so that d->pid is
+ * vhostd's pid, signals reach it and its children are vhostd's workers. */
 void	daemon_start(struct daemon *d);
 
-/* SIGTERM; checks exit status 0 and every socket removed. */
+/* SIGTERM; checks exit status 0 and every socket removed (waits 10 s
+ * times VUF_SLOW). */
 void	daemon_stop(struct daemon *d);
+
+/* $VUF_SLOW (1 to 100, default 1): what the harness's timeouts are
+ * multiplied by, for vhostd under a slow wrapper such as valgrind. */
+int	daemon_slow(void);
 
 /* True if vhostd's log has a line containing every one of the strings
  * (NULL-terminated), waiting up to timeout_ms for it to appear. */
