@@ -286,7 +286,7 @@ fe_harvest(struct fe *f)
 {
 	uint32_t head, len;
 	struct slot *s;
-	int r, k;
+	int r, k = -1;
 
 	while ((r = vuf_vq_harvest(f->v, 0, &head, &len)) == 1) {
 		if (head >= QSIZE || (k = f->slot_of_head[head]) == -1)
@@ -510,7 +510,8 @@ fe_listen(const char *path)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_true(strlen(path) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path) + 1);
 	assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(fd, 4), 0);
