@@ -623,8 +623,9 @@ worker_ipc(evutil_socket_t fd, short ev, void *arg)
 		r = ipc_recv(IPC_FD, &m, fds, &nfds, &why);
 		if (r == -1 && errno == EAGAIN)
 			return;
-		if (r == 0) {
-			/* main is gone or let us go. */
+		if (r == 0 || (r == -1 && errno == ECONNRESET)) {
+			/* main is gone or let us go (ECONNRESET: it closed
+			 * the channel with our messages unread). */
 			event_base_loopbreak(W.base);
 			return;
 		}

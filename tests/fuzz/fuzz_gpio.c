@@ -10,7 +10,8 @@
  * VIRTIO_GPIO_F_IRQ; the rest is fuzz_dev.h's.  Operation 6 is the
  * outside world: one byte, line (bits 0-5) and level (bit 6), written
  * into the sim chip's state file as another program would, then the
- * event loop runs (inotify wakes the device: IRQs fire).
+ * device is told as main's watch tells it (GPIO_DEV_SIM_CHANGED) and the
+ * event loop runs: IRQs fire.
  */
 #include "config.h"
 
@@ -64,6 +65,11 @@ outside_write(struct fdev *t, struct fz *f)
 	if (pwrite(fd, &level, 1, (b & 63) % ngpio) != 1)
 		abort();
 	close(fd);
+	{
+		struct dev_msg m = { .op = 1 };	/* GPIO_DEV_SIM_CHANGED */
+
+		t->ops->worker_msg(&t->ctx, &m, -1);
+	}
 	event_base_loop(t->base, EVLOOP_NONBLOCK);
 }
 
