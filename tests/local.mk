@@ -17,3 +17,4 @@ include tests/e2e.mk
 include tests/fuzz/local.mk
 include tests/hostile.mk
 include tests/restart.mk
+include tests/load.mk
