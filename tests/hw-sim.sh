@@ -129,9 +129,13 @@ expect "vm2 reads the input level set in the chip file" "$out" 'value 2 1'
 printf 0 | dd of="$chip" bs=1 seek=6 conv=notrunc 2>/dev/null
 
 # Edge interrupt through the eventq: vm1's line 2 (chip line 2) rises.
-(sleep 0.5; printf 1 | dd of="$chip" bs=1 seek=2 conv=notrunc 2>/dev/null) &
+# The edge must come after vufdev has armed the interrupt, which takes
+# longer under a slow wrapper (its worker starts first): both scaled.
+slow=${VUF_SLOW:-1}
+(sleep "$((slow / 2)).$((slow % 2 * 5))"
+    printf 1 | dd of="$chip" bs=1 seek=2 conv=notrunc 2>/dev/null) &
 writer=$!
-out=$(dev vm1-gpio gpio 'dir 2 in; irq 2 rising 5000; get 2')
+out=$(dev vm1-gpio gpio "dir 2 in; irq 2 rising $((5000 * slow)); get 2")
 wait "$writer"
 expect "rising edge delivered on the eventq" "$out" 'irq 2 fired' 'value 2 1'
 # No edge: the request stays pending.
