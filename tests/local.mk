@@ -18,3 +18,4 @@ include tests/fuzz/local.mk
 include tests/hostile.mk
 include tests/restart.mk
 include tests/load.mk
+include tests/valgrind.mk

@@ -106,7 +106,7 @@ _Static_assert(offsetof(struct vuf_vsock_hdr, fwd_cnt) == 40, "vsock header");
 #define EVN		4		/* event buffers (held by the device) */
 #define MAX_CONNS	64
 
-#define WAIT_MS		3000
+#define WAIT_MS		(3000 * daemon_slow())	/* VUF_SLOW: under valgrind */
 #define QUIET_MS	300
 
 #define ANY32		UINT32_MAX

@@ -11,11 +11,11 @@
 # HOSTILE_REPS are passed on (see tests/valgrind.sh).
 EXTRA_DIST += tests/valgrind.sh tests/valgrind.supp
 
-VALGRIND_CHECK_PROGRAMS = src/vhostd$(EXEEXT) \
+VALGRIND_CHECK_DEPS = src/vhostd$(EXEEXT) \
 	tests/test_integration$(EXEEXT) tests/test_vsock$(EXEEXT) \
 	tests/test_hostile$(EXEEXT) tests/vufdev$(EXEEXT)
 
-check-valgrind: $(VALGRIND_CHECK_PROGRAMS)
+check-valgrind: $(VALGRIND_CHECK_DEPS)
 	@VHOSTD=$(abs_top_builddir)/src/vhostd$(EXEEXT); \
 	VUFDEV=$(abs_top_builddir)/tests/vufdev$(EXEEXT); \
 	export VHOSTD VUFDEV; \
