@@ -862,19 +862,23 @@ inst_connect_try(evutil_socket_t unused, short ev, void *arg)
 		goto later;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		int e = errno;
+
 		/* Not there yet is normal; anything else (EACCES: vhostd's
-		 * user may not reach it) is the operator's to fix. */
-		if (!in->connect_quiet)
-			log_msg(errno == ENOENT || errno == ECONNREFUSED ?
+		 * user may not reach it) is the operator's to fix.  Each
+		 * new reason is logged, so that a socket that appears out
+		 * of reach after vhostd started is reported too. */
+		if (e != in->connect_errno)
+			log_msg(e == ENOENT || e == ECONNREFUSED ?
 			    LOG_INFO : LOG_WARNING, "%s: cannot connect to the "
 			    "front-end at %s (%s); trying every %u ms", in->id,
-			    in->cfg->socket, strerror(errno),
+			    in->cfg->socket, strerror(e),
 			    in->cfg->reconnect_ms);
-		in->connect_quiet = true;
+		in->connect_errno = e;
 		close(fd);
 		goto later;
 	}
-	in->connect_quiet = false;
+	in->connect_errno = 0;
 	if (inst_conn_open(in, fd) == 0)
 		return;
 later:

@@ -61,7 +61,8 @@ struct inst {
 	struct log_ratelimit	 rl;		/* refusals, accept errors */
 	struct log_ratelimit	 wlog_rl;	/* the worker's log lines */
 	bool			 sock_created;	/* we made it: unlink at exit */
-	bool			 connect_quiet;	/* said it waits for the socket */
+	int			 connect_errno;	/* why the last connect failed,
+						   logged once per reason */
 
 	/* Host resources from ops->open, handed to each worker. */
 	int			 host_fds[DEV_MAX_HOST_FDS];
