@@ -1523,40 +1523,13 @@ case_teardown(void **state)
 
 /* ---- 1000 repetitions: no growth in main ---- */
 
-static long
-proc_rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kb;
-}
-
 /* True if pid has AddressSanitizer's runtime or valgrind's memcheck
  * mapped (valgrind's own memory grows with the code it has run). */
 static bool
 sanitized(pid_t pid)
 {
-	char path[64], line[512];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return false;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, "libasan") != NULL ||
-		    strstr(line, "vgpreload_memcheck") != NULL;
-	fclose(f);
-	return found;
+	return proc_maps_has(pid, "libasan") ||
+	    proc_maps_has(pid, "vgpreload_memcheck");
 }
 
 static const struct hcase *

@@ -202,23 +202,6 @@ fe_fail(struct fe *f, const char *fmt, ...)
 
 /* ---- main, seen from /proc ---- */
 
-static long
-proc_rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kb;
-}
-
 /* main's soft RLIMIT_NOFILE, -1 if unknown, LONG_MAX if unlimited. */
 static long
 proc_nofile(pid_t pid)
@@ -287,16 +270,9 @@ file_has(const char *path, const char *s)
 static bool
 sanitized(pid_t pid)
 {
-	char path[64], line[512];
-	bool found = SELF_ASAN;
-	FILE *f;
+	char path[64];
+	bool found = SELF_ASAN || proc_maps_has(pid, "libasan");
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	if (!found && (f = fopen(path, "r")) != NULL) {
-		while (!found && fgets(line, sizeof(line), f) != NULL)
-			found = strstr(line, "libasan") != NULL;
-		fclose(f);
-	}
 	if (!found) {
 		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 		found = file_has(path, "__asan_init");
@@ -1056,10 +1032,8 @@ fe_diag(struct fe *f, char *buf, size_t len)
 {
 	struct vuf_vq *vq = &f->v->vq[0];
 	struct pollfd p = { vq->call_fd, POLLIN, 0 };
-	char path[64], cmd[256];
-	pid_t kids[512], worker = 0;
-	int i, n, fd;
-	ssize_t r;
+	pid_t worker;
+	int n;
 
 	n = snprintf(buf, len, "queue 0: avail idx %u, used idx %u, harvested "
 	    "up to %u, used_event %u, used flags %#x, call eventfd %s",
@@ -1067,22 +1041,7 @@ fe_diag(struct fe *f, char *buf, size_t len)
 	    vq->last_used, vq->avail->ring[vq->num], vq->used->flags,
 	    poll(&p, 1, 0) == 1 ? "readable" : "not readable");
 	/* The worker: a child of main whose command line names the id. */
-	for (i = daemon_children(G.d, kids, 512) - 1; i >= 0 && worker == 0;
-	    i--) {
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		r = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		cmd[r] = '\0';
-		/* "vhostd\0--worker\0<id>\0" */
-		if ((ssize_t)strlen(cmd) + 10 < r &&
-		    strcmp(cmd + strlen(cmd) + 1, "--worker") == 0 &&
-		    strcmp(cmd + strlen(cmd) + 10, f->dev->id) == 0)
-			worker = kids[i];
-	}
+	worker = daemon_worker_of(G.d, f->dev->id);
 	if (n > 0 && (size_t)n < len) {
 		if (worker != 0) {
 			n += snprintf(buf + n, len - (size_t)n, "; worker %d: ",

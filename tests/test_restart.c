@@ -79,34 +79,6 @@ struct fe {
 	uint64_t	 seq, submitted, done, errs;
 };
 
-/* The pid of device id's worker, or -1. */
-static pid_t
-worker_of(struct daemon *d, const char *id)
-{
-	pid_t kids[64];
-	char path[64], buf[256];
-	int n, i;
-	ssize_t len;
-	FILE *f;
-
-	n = daemon_children(d, kids, 64);
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		len = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* "vhostd\0--worker\0<id>\0" */
-		if (strcmp(buf + strlen(buf) + 1, "--worker") == 0 &&
-		    strcmp(buf + strlen(buf) + 10, id) == 0)
-			return kids[i];
-	}
-	return -1;
-}
-
 /* Waits for device id's worker (a new one if not `old`) and kills it. */
 static void
 kill_worker(struct daemon *d, const char *id, pid_t *old)
@@ -114,7 +86,7 @@ kill_worker(struct daemon *d, const char *id, pid_t *old)
 	int64_t until = now_ms() + DAEMON_WAIT_MS;
 	pid_t p;
 
-	while ((p = worker_of(d, id)) == -1 || p == *old) {
+	while ((p = daemon_worker_of(d, id)) == 0 || p == *old) {
 		if (now_ms() > until)
 			fail_msg("%s: no new worker", id);
 		usleep(5000);

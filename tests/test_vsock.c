@@ -1611,27 +1611,7 @@ main_alive(const char *when)
 static pid_t
 worker_of(const char *id)
 {
-	pid_t kids[16];
-	char path[64], cmd[256];
-	int i, n, fd;
-	ssize_t len, k;
-
-	n = daemon_children(E.d, kids, 16);
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		len = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		cmd[len] = '\0';
-		/* argv: vhostd --worker <id> */
-		for (k = 0; k < len; k++)
-			if (cmd[k] == '\0' && strcmp(cmd + k + 1, id) == 0)
-				return kids[i];
-	}
-	return 0;
+	return daemon_worker_of(E.d, id);
 }
 
 static pid_t

@@ -322,6 +322,67 @@ daemon_children(struct daemon *d, pid_t *out, int max)
 	return n;
 }
 
+pid_t
+daemon_worker_of(struct daemon *d, const char *id)
+{
+	pid_t kids[1024];
+	char path[64], cmd[256];
+	int i, n, fd;
+	ssize_t len;
+	size_t a;
+
+	n = daemon_children(d, kids, 1024);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		len = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		cmd[len] = '\0';
+		/* "vhostd\0--worker\0<id>\0" */
+		a = strlen(cmd) + 1;
+		if ((ssize_t)a + 9 < len && strcmp(cmd + a, "--worker") == 0 &&
+		    strcmp(cmd + a + 9, id) == 0)
+			return kids[i];
+	}
+	return 0;
+}
+
+long
+proc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+bool
+proc_maps_has(pid_t pid, const char *needle)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
 int
 proc_count_fds(pid_t pid, bool show)
 {

@@ -72,6 +72,16 @@ void	daemon_log_dump(struct daemon *d);
 /* The pids of vhostd's children (its workers), at most max. */
 int	daemon_children(struct daemon *d, pid_t *out, int max);
 
+/* The pid of device id's worker (a child of vhostd whose command line is
+ * "vhostd --worker <id>"), 0 if none. */
+pid_t	daemon_worker_of(struct daemon *d, const char *id);
+
+/* VmRSS of process pid in kB, -1 if unknown. */
+long	proc_rss_kb(pid_t pid);
+
+/* True if a line of /proc/<pid>/maps contains `needle` (a library). */
+bool	proc_maps_has(pid_t pid, const char *needle);
+
 /* Open fds of process pid; lists them to stderr if `show`. */
 int	proc_count_fds(pid_t pid, bool show);
 
