@@ -77,6 +77,16 @@ inst_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Arms timer ev for ms milliseconds from now. */
+static void
+inst_timer_ms(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(ev, &tv);
+}
+
 void
 inst_set_self_exe(int fd)
 {
@@ -248,7 +258,6 @@ static void
 inst_restart_schedule(struct inst *in)
 {
 	uint64_t now = inst_now_ms();
-	struct timeval tv;
 	unsigned i, ms;
 
 	if (now - in->restart_window > INST_RESTART_WINDOW_S * 1000) {
@@ -283,9 +292,7 @@ inst_restart_schedule(struct inst *in)
 	}
 	log_warnx("%s: restarting its worker in %u ms (restart %u within "
 	    "%d s)", in->id, ms, in->restarts, INST_RESTART_WINDOW_S);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(in->restart_timer, &tv);
+	inst_timer_ms(in->restart_timer, ms);
 }
 
 /*
@@ -346,11 +353,8 @@ inst_area_new(struct inst *in, uint32_t nq, uint32_t qsize)
 		close(fd);
 		return -1;
 	}
-	inst_area_close(in);
-	in->area_fd = fd;
-	in->area_size = size;
-	in->area_nq = nq;
-	in->area_qsize = qsize;
+	inst_area_adopt(in, fd, size, 0, nq, qsize);
+	in->area_used = false;		/* new, zeroed */
 	return 0;
 }
 
@@ -705,12 +709,8 @@ inst_conn_close(struct inst *in, const char *why)
 	}
 	in->pfeatures = 0;
 	in->owner = false;
-	if (in->cfg->connect && in->listen_timer != NULL) {
-		struct timeval tv = { in->cfg->reconnect_ms / 1000,
-		    (in->cfg->reconnect_ms % 1000) * 1000 };
-
-		evtimer_add(in->listen_timer, &tv);
-	}
+	if (in->cfg->connect && in->listen_timer != NULL)
+		inst_timer_ms(in->listen_timer, in->cfg->reconnect_ms);
 }
 
 static void
@@ -845,7 +845,6 @@ inst_connect_try(evutil_socket_t unused, short ev, void *arg)
 	struct inst *in = arg;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	uint64_t now = inst_now_ms(), wait = in->cfg->reconnect_ms;
-	struct timeval tv;
 	int fd;
 
 	if (in->conn_fd != -1)
@@ -882,9 +881,7 @@ inst_connect_try(evutil_socket_t unused, short ev, void *arg)
 	if (inst_conn_open(in, fd) == 0)
 		return;
 later:
-	tv.tv_sec = (time_t)(wait / 1000);
-	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
-	evtimer_add(in->listen_timer, &tv);
+	inst_timer_ms(in->listen_timer, wait);
 }
 
 

@@ -121,6 +121,17 @@ vq_rings(const struct memtab *mt, uint16_t num, uint64_t desc_uva,
 	return 0;
 }
 
+/* Forgets the in-flight log and the requests left to resubmit. */
+static void
+vq_log_detach(struct virtq *vq)
+{
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->n_resubmit = vq->resubmit_pos = 0;
+	vq->log = NULL;
+	vq->log_batch = 0;
+}
+
 int
 vq_setup(struct virtq *vq, const struct memtab *mt, uint16_t num,
     uint64_t desc_uva, uint64_t avail_uva, uint64_t used_uva,
@@ -152,11 +163,7 @@ vq_setup(struct virtq *vq, const struct memtab *mt, uint16_t num,
 
 	free(vq->inflight);
 	vq->inflight = inflight;
-	free(vq->resubmit);
-	vq->resubmit = NULL;
-	vq->n_resubmit = vq->resubmit_pos = 0;
-	vq->log = NULL;
-	vq->log_batch = 0;
+	vq_log_detach(vq);
 	vq->mt = mt;
 	vq->desc = desc;
 	vq->avail = avail;
@@ -212,10 +219,7 @@ vq_teardown(struct virtq *vq)
 {
 	free(vq->inflight);
 	vq->inflight = NULL;
-	free(vq->resubmit);
-	vq->resubmit = NULL;
-	vq->n_resubmit = vq->resubmit_pos = 0;
-	vq->log = NULL;
+	vq_log_detach(vq);
 	vq->mt = NULL;
 	vq->desc = NULL;
 	vq->avail = NULL;
@@ -678,11 +682,7 @@ vq_log_start(struct virtq *vq, struct vq_log *log, uint32_t cap, bool resume)
 {
 	int n;
 
-	free(vq->resubmit);
-	vq->resubmit = NULL;
-	vq->n_resubmit = vq->resubmit_pos = 0;
-	vq->log = NULL;
-	vq->log_batch = 0;
+	vq_log_detach(vq);
 	if (log == NULL || vq->broken || !vq_ready(vq) || cap < vq->num)
 		return 0;
 	if (resume && log->version == VQ_LOG_VERSION &&
