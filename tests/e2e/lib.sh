@@ -65,9 +65,16 @@ e2e_setup() {
 	e2e_log "work directory $e2e_work, runtime directory $e2e_rt"
 }
 
+# Host helpers a test starts in the background: append their pids to
+# e2e_bg_pids and they die with the test.
+e2e_bg_pids=
+
 e2e_cleanup() {
 	rc=$?
 	trap - EXIT
+	for p in $e2e_bg_pids; do
+		kill "$p" 2>/dev/null
+	done
 	for vm in $e2e_vms; do
 		pid=$(eval echo "\${e2e_qemu_pid_$vm:-}")
 		[ -n "$pid" ] && kill "$pid" 2>/dev/null
@@ -234,6 +241,20 @@ e2e_build_modules() {
 	77) e2e_skip "cannot build the guest modules: $(grep SKIP "$e2e_work/mkmodules.log" | tail -n 1)" ;;
 	*) e2e_error "mkmodules.sh failed (status $rc)" ;;
 	esac
+}
+
+# e2e_vsockhost: sets VSOCKHOST to the host side of the vsock tests
+# (tests/vsockhost of the build, else built into the work directory).
+e2e_vsockhost() {
+	: "${VSOCKHOST:=$E2E_BUILDDIR/tests/vsockhost}"
+	[ -x "$VSOCKHOST" ] && return 0
+	top=$(cd "$E2E_SRCDIR/../.." && pwd)
+	[ -f "$E2E_BUILDDIR/config.h" ] ||
+		e2e_error "no $VSOCKHOST and no config.h in $E2E_BUILDDIR to build it"
+	VSOCKHOST=$e2e_work/vsockhost
+	${CC:-cc} -O2 -Wall -I "$E2E_BUILDDIR" -o "$VSOCKHOST" "$top/tests/vsockhost.c" ||
+		e2e_error "cannot build $VSOCKHOST"
+	e2e_log "built $VSOCKHOST"
 }
 
 # e2e_static_cc OUT SRC... [CFLAGS/LIBS]: a static test program for the

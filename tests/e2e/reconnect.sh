@@ -84,27 +84,7 @@ results=${E2E_OUT:-$E2E_BUILDDIR/tests/e2e}/reconnect-results.txt
 mkdir -p "$(dirname "$results")" || e2e_error "cannot create $(dirname "$results")"
 : > "$results" || e2e_error "cannot write $results"
 
-# Host helpers in the background die with the test.
-rc_pids=
-rc_cleanup() {
-	rc=$?
-	for p in $rc_pids; do
-		kill "$p" 2>/dev/null
-	done
-	(exit $rc)
-	e2e_cleanup
-}
-trap rc_cleanup EXIT
-
-: "${VSOCKHOST:=$E2E_BUILDDIR/tests/vsockhost}"
-if [ ! -x "$VSOCKHOST" ]; then
-	top=$(cd "$E2E_SRCDIR/../.." && pwd)
-	[ -f "$E2E_BUILDDIR/config.h" ] ||
-		e2e_error "no $VSOCKHOST and no config.h in $E2E_BUILDDIR to build it"
-	VSOCKHOST=$e2e_work/vsockhost
-	${CC:-cc} -O2 -Wall -I "$E2E_BUILDDIR" -o "$VSOCKHOST" "$top/tests/vsockhost.c" ||
-		e2e_error "cannot build $VSOCKHOST"
-fi
+e2e_vsockhost
 
 e2e_build_modules
 e2e_static_cc "$e2e_work/gpiotest" "$E2E_SRCDIR/guest/gpiotest.c"
@@ -306,7 +286,7 @@ run_combo() {
 			sleep 0.1
 		  done ) > "$e2e_work/$vm.vsockhost.log" 2>&1 &
 		vh_loop=$!
-		rc_pids="$rc_pids $vh_loop"
+		e2e_bg_pids="$e2e_bg_pids $vh_loop"
 		;;
 	esac
 
@@ -331,7 +311,7 @@ run_combo() {
 	mkfifo "$e2e_work/$vm.qmp.in" "$e2e_work/$vm.qmp.out" || e2e_error "mkfifo"
 	: > "$e2e_work/$vm.qmp.log"
 	cat "$e2e_work/$vm.qmp.out" > "$e2e_work/$vm.qmp.log" &
-	rc_pids="$rc_pids $!"
+	e2e_bg_pids="$e2e_bg_pids $!"
 	qargs="-S -chardev pipe,id=qmp,path=$e2e_work/$vm.qmp -mon chardev=qmp,mode=control"
 	i=0
 	for dev in $devs; do

@@ -44,28 +44,7 @@ e2e_setup
 e2e_require_qemu vhost-user-vsock-pci
 e2e_require_vhostd
 
-# The host helpers in the background die with the test.
-vsock_pids=
-vsock_cleanup() {
-	rc=$?
-	for p in $vsock_pids; do
-		kill "$p" 2>/dev/null
-	done
-	(exit $rc)
-	e2e_cleanup
-}
-trap vsock_cleanup EXIT
-
-: "${VSOCKHOST:=$E2E_BUILDDIR/tests/vsockhost}"
-if [ ! -x "$VSOCKHOST" ]; then
-	top=$(cd "$E2E_SRCDIR/../.." && pwd)
-	[ -f "$E2E_BUILDDIR/config.h" ] ||
-		e2e_error "no $VSOCKHOST and no config.h in $E2E_BUILDDIR to build it"
-	VSOCKHOST=$e2e_work/vsockhost
-	${CC:-cc} -O2 -Wall -I "$E2E_BUILDDIR" -o "$VSOCKHOST" "$top/tests/vsockhost.c" ||
-		e2e_error "cannot build $VSOCKHOST"
-	e2e_log "built $VSOCKHOST"
-fi
+e2e_vsockhost
 
 e2e_static_cc "$e2e_work/vsocktest" "$E2E_SRCDIR/guest/vsocktest.c"
 guest=$e2e_work/guest
@@ -129,7 +108,7 @@ host_bg() {
 	shift
 	"$VSOCKHOST" "$@" > "$e2e_work/$n.out" 2>&1 &
 	eval "pid_$n=\$!"
-	vsock_pids="$vsock_pids $!"
+	e2e_bg_pids="$e2e_bg_pids $!"
 }
 # host_run NAME RC VSOCKHOST-ARGS...: a host helper in the foreground,
 # output in $got and $e2e_work/NAME.out; 0 if it exited RC.
