@@ -221,15 +221,19 @@ __lsan_is_turned_off(void)
  * The sandbox itself is tested by the normal runs of the suite, not under
  * valgrind.
  */
-static bool
-sbx_test_valgrind(void)
+bool
+sandbox_test_valgrind(void)
 {
 	const char *e = getenv("VHOSTD_TEST_VALGRIND");
 
 	return e != NULL && strcmp(e, "1") == 0;
 }
 #else
-#define sbx_test_valgrind()	false
+bool
+sandbox_test_valgrind(void)
+{
+	return false;
+}
 #endif
 
 static void
@@ -682,7 +686,7 @@ sandbox_seccomp_load(const char *name, enum sandbox_mode mode,
 	}
 	if (sbx_build(name, ctx, err, errlen) == -1)
 		goto fail;
-	if (sbx_test_valgrind()) {
+	if (sandbox_test_valgrind()) {
 		seccomp_release(ctx);
 		return 0;
 	}
@@ -912,7 +916,7 @@ sandbox_lockdown_worker(const int *keep, unsigned nkeep, unsigned long nofile,
 	    -1 || sbx_setrlimit(RLIMIT_CORE, "RLIMIT_CORE", 0, err, errlen) ==
 	    -1)
 		return -1;
-	if (!sbx_test_valgrind() && (sbx_setrlimit(RLIMIT_FSIZE,
+	if (!sandbox_test_valgrind() && (sbx_setrlimit(RLIMIT_FSIZE,
 	    "RLIMIT_FSIZE", 0, err, errlen) == -1 ||
 	    sbx_setrlimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", (rlim_t)nofile, err,
 	    errlen) == -1))

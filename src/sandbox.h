@@ -96,4 +96,9 @@ int	sandbox_lockdown_main(const struct sandbox_creds *creds,
  * sandbox_seccomp_load has run). */
 const char *sandbox_syscall_name(long nr);
 
+/* True in a --enable-test-hooks build run with VHOSTD_TEST_VALGRIND=1
+ * (tests/valgrind.sh): no filter is loaded, and main lets a worker it
+ * stops exit by itself, so that valgrind checks the worker's leaks. */
+bool	sandbox_test_valgrind(void);
+
 #endif

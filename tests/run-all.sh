@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The whole test suite, from a fresh Debian 12 machine, as root:
 # installs what is missing, builds, and runs every test (unit,
-# integration, QEMU end to end, man page lint), then the same again in an
+# integration, QEMU end to end, man page lint), the integration tests
+# under valgrind, then the same again in an
 # ASan+UBSan build, then every libFuzzer target for a bounded time in a
 # clang build, then make distcheck.  Exits non-zero if anything fails.
 set -eu
@@ -46,6 +47,21 @@ suite() {
 }
 
 suite build-check --enable-test-hooks
+# The integration tests with main and every worker under valgrind
+# memcheck (tests/valgrind.sh): no errors, no definite leaks.
+if (cd build-check && make check-valgrind >valgrind.log 2>&1); then
+	if grep -q '^SKIP' build-check/valgrind.log; then
+		skip=$((skip + 1))
+		grep '^SKIP' build-check/valgrind.log
+	else
+		pass=$((pass + 1))
+		echo "PASS: make check-valgrind"
+	fi
+else
+	tail -80 build-check/valgrind.log
+	fail=$((fail + 1))
+	echo "FAIL: make check-valgrind"
+fi
 suite build-sanitizers --enable-sanitizers --enable-test-hooks
 # The fuzz targets (libFuzzer, ASan+UBSan), FUZZ_SECONDS each.
 CHECK_ARGS="TESTS=tests/fuzz/run.sh FUZZ_SECONDS=${FUZZ_SECONDS:-20}"

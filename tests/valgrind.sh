@@ -26,9 +26,12 @@
 # test_confine, whose point is the seccomp kills, is not run here, and
 # the sandbox is checked by the normal runs of the suite only.
 #
-# Workers are stopped by main with SIGKILL: valgrind reports their errors
-# as they happen, but a worker's leaks are only checked if it exits by
-# itself.  Main's are checked at every vhostd's exit (SIGTERM).
+# With VHOSTD_TEST_VALGRIND=1 main does not SIGKILL a worker it stops: the
+# worker exits when its channel closes, and its leaks are checked then.
+# Workers killed on purpose by a test (restarts) and those still running
+# when main exits (PR_SET_PDEATHSIG) are counted apart: their errors are
+# reported as they happen, their leaks are not checked.  Main's leaks are
+# checked at every vhostd's exit (SIGTERM).
 set -u
 
 me=valgrind.sh
