@@ -154,7 +154,7 @@ grep -h 'WARNING: unhandled .* syscall' "$logdir"/vg.* 2>/dev/null |
 [ "$nlogs" -gt 0 ] || { echo "FAIL: $me: no valgrind log in $logdir"; fail=1; }
 
 end=$(date +%s)
-echo "$me: $nlogs processes under valgrind, $nexit of them checked at exit (the others were killed: workers stopped by main); $((end - start)) s"
+echo "$me: $nlogs processes under valgrind, $nexit of them checked at exit (the others were killed by a test or ended with main); $((end - start)) s"
 if [ "$fail" = 0 ]; then
 	[ -z "$keep" ] && rm -rf "$logdir"
 	echo "PASS: $me: no errors, no definite leaks"
