@@ -713,6 +713,7 @@ inst_conn_close(struct inst *in, const char *why)
 		in->backend_fd = -1;
 	}
 	in->pfeatures = 0;
+	in->pf_seen = false;
 	in->owner = false;
 	if (in->cfg->connect && in->listen_timer != NULL)
 		inst_timer_ms(in->listen_timer, in->cfg->reconnect_ms);

@@ -80,6 +80,7 @@ struct inst {
 	/* What the front-end negotiated. */
 	uint64_t		 features;
 	uint64_t		 pfeatures;
+	bool			 pf_seen;	/* GET/SET_PROTOCOL_FEATURES came */
 	bool			 owner;
 	uint8_t			 status;
 	struct vu_region	 mem[MEMTAB_MAX_REGIONS];

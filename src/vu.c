@@ -313,6 +313,22 @@ vu_set_features(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 		    "requires";
 		return -1;
 	}
+	/*
+	 * A front-end that reconnects and resumes its device may skip the
+	 * negotiation, as QEMU 7.2's vhost-user-rng and -i2c do: it sends
+	 * SET_FEATURES with VHOST_USER_F_PROTOCOL_FEATURES and goes on using
+	 * the protocol features it negotiated with vhostd on the earlier
+	 * connection (REPLY_ACK, STATUS, ...).  It is given the set vhostd
+	 * offers, which is what it could have negotiated anyway.
+	 */
+	if ((m->p.u64 & (UINT64_C(1) << VU_F_PROTOCOL_FEATURES)) &&
+	    !in->pf_seen) {
+		in->pf_seen = true;
+		in->pfeatures = vu_offered_pfeatures(in);
+		log_info("%s: the front-end resumes without negotiating "
+		    "protocol features: it gets all vhostd offers (0x%llx)",
+		    in->id, (unsigned long long)in->pfeatures);
+	}
 	in->features = m->p.u64;
 	if (in->wstate == W_READY) {
 		f.features = in->features;
@@ -809,6 +825,7 @@ vu_get_pfeatures(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 {
 	uint64_t f = vu_offered_pfeatures(in);
 
+	in->pf_seen = true;
 	memcpy(r->buf, &f, sizeof(f));
 	r->len = sizeof(f);
 	return 0;
@@ -823,6 +840,7 @@ vu_set_pfeatures(struct inst *in, struct vu_msg *m, struct vu_reply *r,
 		return -1;
 	}
 	in->pfeatures = m->p.u64;
+	in->pf_seen = true;
 	return 0;
 }
 
@@ -1137,6 +1155,10 @@ vu_dispatch(struct inst *in)
 	reply.len = 0;
 	reply.fd = -1;
 	rc = rule->fn(in, m, &reply, &why);
+	/* A resumed session (vu_set_features) gets REPLY_ACK with it. */
+	if (m->hdr.request == VU_SET_FEATURES)
+		ack = (m->hdr.flags & VU_FLAG_NEED_REPLY) &&
+		    vu_has_pf(in, VU_PF_REPLY_ACK);
 	vu_msg_close_fds(m);
 	if (in->conn_fd == -1) {
 		/* a worker send failed and closed it */

@@ -2,7 +2,7 @@
 # Integration tests: the project's own vhost-user front-end library
 # (tests/libvufront.a, reused by hostile-input tests and benchmarks) drives
 # the real vhostd binary, started by each test from $VHOSTD.
-check_LIBRARIES += tests/libvufront.a
+noinst_LIBRARIES += tests/libvufront.a
 tests_libvufront_a_SOURCES = tests/vufront.c tests/vufront.h \
 	tests/vuf_daemon.c tests/vuf_daemon.h
 tests_libvufront_a_CFLAGS = $(TEST_CFLAGS)

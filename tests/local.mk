@@ -19,3 +19,4 @@ include tests/hostile.mk
 include tests/restart.mk
 include tests/load.mk
 include tests/valgrind.mk
+include tests/bench/local.mk

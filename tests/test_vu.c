@@ -767,6 +767,40 @@ test_status_and_reset(void **state)
 	assert_true(fe_closed(f));
 }
 
+/* A front-end resuming a session (QEMU 7.2's rng and i2c after a
+ * reconnection) sends SET_FEATURES with PROTOCOL_FEATURES and no
+ * protocol negotiation, then uses protocol features: it gets all vhostd
+ * offers, REPLY_ACK on that SET_FEATURES included.  One that negotiated
+ * (even nothing) keeps what it negotiated. */
+static void
+test_resumed_session(void **state)
+{
+	struct fe *f = *state;
+	uint64_t v = UINT64_C(1) << 32 | UINT64_C(1) << VU_F_PROTOCOL_FEATURES;
+
+	fe_send(f, VU_SET_FEATURES, VU_FLAG_NEED_REPLY, &v, 8, NULL, 0);
+	assert_int_equal(fe_ack(f, VU_SET_FEATURES), 0);
+	assert_int_equal(f->in.pfeatures, vu_offered_pfeatures(&f->in));
+	fe_send(f, VU_GET_STATUS, 0, NULL, 0, NULL, 0);
+	assert_int_equal(fe_reply(f, VU_GET_STATUS, &v, 8), 8);
+	assert_int_equal(v, 0);
+}
+
+static void
+test_negotiated_session_kept(void **state)
+{
+	struct fe *f = *state;
+	uint64_t v = 0;
+
+	fe_send(f, VU_SET_PROTOCOL_FEATURES, 0, &v, 8, NULL, 0);
+	assert_int_equal(fe_reply(f, 0, NULL, 0), -1);
+	v = UINT64_C(1) << 32 | UINT64_C(1) << VU_F_PROTOCOL_FEATURES;
+	fe_send(f, VU_SET_FEATURES, 0, &v, 8, NULL, 0);
+	assert_int_equal(f->in.pfeatures, 0);
+	fe_send(f, VU_GET_STATUS, 0, NULL, 0, NULL, 0);
+	assert_true(fe_closed(f));
+}
+
 /* GET_INFLIGHT_FD gives a sealed area of the right size; SET_INFLIGHT_FD
  * takes one back only if it is big enough and page aligned; a shape the
  * device cannot have closes the connection. */
@@ -937,6 +971,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_set_config_refused,
 		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_status_and_reset,
+		    fe_setup, fe_teardown),
+		cmocka_unit_test_setup_teardown(test_resumed_session,
+		    fe_setup, fe_teardown),
+		cmocka_unit_test_setup_teardown(test_negotiated_session_kept,
 		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_fd, fe_setup,
 		    fe_teardown),
