@@ -92,7 +92,8 @@ static const char *const cfg_top_keys[] = {
 
 static const char *const cfg_common_keys[] = {
 	"id", "type", "socket", "socket_owner", "socket_group", "socket_mode",
-	"allow_uids", "allow_gids", "connect", "reconnect_ms", NULL
+	"allow_uids", "allow_gids", "connect", "reconnect_ms", "mem_slots",
+	NULL
 };
 
 static char	*str_vprintf(const char *, va_list)
@@ -1026,9 +1027,11 @@ cfg_device_access(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	dc->sock_gid = (gid_t)-1;
 	dc->sock_mode = 0600;
 	dc->reconnect_ms = 1000;
+	dc->mem_slots = true;
 	if (!json_is_object(obj))
 		return;
 	cfg_bool(ctx, obj, path, "connect", false, &dc->connect);
+	cfg_bool(ctx, obj, path, "mem_slots", true, &dc->mem_slots);
 	if (cfg_uint(ctx, obj, path, "reconnect_ms", false, 1000, 100, 60000,
 	    &ms) == 0)
 		dc->reconnect_ms = (uint32_t)ms;

@@ -43,6 +43,8 @@ struct dev_cfg {
 	 * listens, and again reconnect_ms after each disconnection. */
 	bool			 connect;
 	uint32_t		 reconnect_ms;
+	/* "mem_slots": offer VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS. */
+	bool			 mem_slots;
 	/* Front-ends allowed to connect, by SO_PEERCRED: none listed means
 	 * anyone the socket's permissions let in. */
 	bool			 acl;

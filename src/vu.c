@@ -154,10 +154,21 @@ vu_offered_features(const struct inst *in)
 	return VU_CORE_FEATURES | in->ops->features;
 }
 
+/*
+ * Without CONFIGURE_MEM_SLOTS ("mem_slots": false) QEMU sends the whole
+ * memory table at every start of the device.  With it, QEMU sends only
+ * the regions that changed since the table it remembers: after a
+ * reconnection to a restarted vhostd, QEMU 7.2's rng and i2c send none
+ * and the device cannot reach guest memory.
+ */
 uint64_t
 vu_offered_pfeatures(const struct inst *in)
 {
-	return VU_PFEATURES;
+	uint64_t f = VU_PFEATURES;
+
+	if (in->cfg != NULL && !in->cfg->mem_slots)
+		f &= ~(UINT64_C(1) << VU_PF_CONFIGURE_MEM_SLOTS);
+	return f;
 }
 
 static bool

@@ -970,7 +970,18 @@ test_connect_mode(void **state)
 	assert_true(cfg->devs[1].connect);
 	assert_int_equal(cfg->devs[1].reconnect_ms, 1000);
 	assert_false(cfg->devs[2].connect);
+	assert_true(cfg->devs[2].mem_slots);
 	cfg_free(cfg);
+
+	cfg = cfg_load_string("{\"devices\": [{\"id\": \"a\", \"type\": "
+	    "\"rng\", \"socket\": \"/x/a.sock\", \"mem_slots\": false}]}",
+	    NAME, &errors);
+	assert_non_null(cfg);
+	assert_false(cfg->devs[0].mem_slots);
+	cfg_free(cfg);
+	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"/x/a.sock\", \"mem_slots\": \"no\"}]}",
+	    NAME ":1:77: devices[0].mem_slots: must be true or false");
 
 	expect_errors("{\"devices\": [{\"id\": \"a\", \"type\": \"rng\", "
 	    "\"socket\": \"/x/a.sock\", \"connect\": 1}]}",

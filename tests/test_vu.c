@@ -319,6 +319,7 @@ fe_setup(void **state)
 	    sv), 0);
 	f->base = event_base_new();
 	f->dc.ops = &rng_ops;
+	f->dc.mem_slots = true;
 	strcpy(f->dc.id, "test");
 	f->in.cfg = &f->dc;
 	f->in.ops = &rng_ops;
@@ -786,6 +787,24 @@ test_resumed_session(void **state)
 	assert_int_equal(v, 0);
 }
 
+/* "mem_slots": false takes CONFIGURE_MEM_SLOTS out of the offer, and a
+ * front-end may not negotiate it. */
+static void
+test_mem_slots_off(void **state)
+{
+	struct fe *f = *state;
+	uint64_t v;
+
+	f->dc.mem_slots = false;
+	fe_send(f, VU_GET_PROTOCOL_FEATURES, 0, NULL, 0, NULL, 0);
+	assert_int_equal(fe_reply(f, VU_GET_PROTOCOL_FEATURES, &v, 8), 8);
+	assert_false(v & (UINT64_C(1) << VU_PF_CONFIGURE_MEM_SLOTS));
+	assert_true(v & (UINT64_C(1) << VU_PF_STATUS));
+	v = UINT64_C(1) << VU_PF_CONFIGURE_MEM_SLOTS;
+	fe_send(f, VU_SET_PROTOCOL_FEATURES, 0, &v, 8, NULL, 0);
+	assert_true(fe_closed(f));
+}
+
 static void
 test_negotiated_session_kept(void **state)
 {
@@ -973,6 +992,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_status_and_reset,
 		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_session,
+		    fe_setup, fe_teardown),
+		cmocka_unit_test_setup_teardown(test_mem_slots_off,
 		    fe_setup, fe_teardown),
 		cmocka_unit_test_setup_teardown(test_negotiated_session_kept,
 		    fe_setup, fe_teardown),

@@ -129,6 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&dc, 0, sizeof(dc));
 	memset(&in, 0, sizeof(in));
 	dc.ops = &rng_ops;
+	dc.mem_slots = true;
 	strcpy(dc.id, "fuzz");
 	in.cfg = &dc;
 	in.ops = &rng_ops;
