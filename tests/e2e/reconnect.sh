@@ -60,6 +60,8 @@
 # chardev reconnects, QEMU sends nothing, the guest's connects time out.
 #
 # Variables: E2E_RECONNECT_QEMU10=0 leaves QEMU 10 out;
+# E2E_RECONNECT_EXPECT="7.2:rng 7.2:gpio" fails the script unless those
+# recover in every mode (tests/e2e/reconnect-check.sh);
 # E2E_RECONNECT_MEM_SLOTS=1 keeps vhostd's default "mem_slots": true (rng
 # and i2c on QEMU 7.2 then do not recover); E2E_RECONNECT_SPLIT=1 gives
 # each device its own guest from the start;
@@ -665,6 +667,22 @@ echo "(results in $results)"
 t=$(( $(e2e_now) - e2e_t0 ))
 if [ $infra != 0 ]; then
 	echo "FAIL: $e2e_name: infrastructure failures, see above (${t}s)"
+	exit 1
+fi
+# What must recover (make check: reconnect-check.sh), as QEMU:DEVICE
+# words, in every mode run.
+missed=
+for qd in ${E2E_RECONNECT_EXPECT:-}; do
+	for m in $E2E_RECONNECT_MODES; do
+		r=$(eval "echo \"\${short_$(echo "${qd%%:*}" | tr -d .)_${qd#*:}_$m:-?}\"")
+		case $r in
+		recovered*) ;;
+		*) missed="$missed ${qd}:$m($r)" ;;
+		esac
+	done
+done
+if [ -n "$missed" ]; then
+	echo "FAIL: $e2e_name: expected to recover, did not:$missed (${t}s)"
 	exit 1
 fi
 echo "PASS: $e2e_name: ran every combination (${t}s)"
