@@ -391,6 +391,48 @@ lm75_reg(int32_t mc)
 	return (uint16_t)(((uint32_t)half & 0x1ff) << 7);
 }
 
+/*
+ * The sim parts outlive a worker restart (a real EEPROM keeps its
+ * content): each transfer copies the parts it touched to the device's
+ * saved state, and a restarted worker starts from there.
+ */
+#define I2C_SAVED_MAGIC	0x69326373u	/* "i2cs" */
+struct i2c_saved {
+	uint32_t	magic;
+	uint32_t	nparts;
+	struct sim_part	part[I2C_PARTS_MAX];
+};
+_Static_assert(sizeof(struct i2c_saved) <= DEV_STATE_MAX,
+    "i2c sim state fits its area");
+
+static void
+sim_save(struct i2c_state *s, unsigned i)
+{
+	struct i2c_saved *sv = s->ctx->state;
+
+	if (sv == NULL)
+		return;
+	sv->part[i] = s->parts[i];
+	sv->nparts = s->cfg->nparts;
+	sv->magic = I2C_SAVED_MAGIC;
+}
+
+/* In init of a restarted worker: the parts as the last one left them.
+ * Written by a worker of this device, checked all the same. */
+static void
+sim_restore(struct i2c_state *s)
+{
+	const struct i2c_saved *sv = s->ctx->state;
+	unsigned i;
+
+	if (sv == NULL || !s->ctx->restarted || sv->magic != I2C_SAVED_MAGIC ||
+	    sv->nparts != s->cfg->nparts)
+		return;
+	for (i = 0; i < s->cfg->nparts; i++)
+		if (sv->part[i].type == s->parts[i].type)
+			s->parts[i] = sv->part[i];
+}
+
 static int
 sim_init(struct i2c_state *s)
 {
@@ -410,6 +452,7 @@ sim_init(struct i2c_state *s)
 		p->tos = lm75_reg(80000);
 		s->part_at[pc->addr & 0x7f] = (int8_t)i;
 	}
+	sim_restore(s);
 	return 0;
 }
 
@@ -485,6 +528,7 @@ sim_xfer(struct i2c_state *s, struct i2c_msg *msgs, unsigned n)
 		p = &s->parts[s->part_at[msgs[i].addr]];
 		r = p->type == I2C_PART_24C02 ? sim_24c02(p, &msgs[i]) :
 		    sim_lm75(p, &msgs[i]);
+		sim_save(s, (unsigned)s->part_at[msgs[i].addr]);
 		if (r == -1)
 			return i;
 	}

@@ -24,7 +24,7 @@
 #define DEV_MAX_HOST_FDS	8	/* fds a device's open hook may hand down */
 #define DEV_CFG_MAX		8192	/* bytes of a device's parsed config */
 #define DEV_CONFIG_SPACE_MAX	256	/* bytes of virtio config space */
-#define DEV_STATE_MAX		4096	/* bytes of a device's saved state */
+#define DEV_STATE_MAX		16384	/* bytes of a device's saved state */
 
 struct cfg_ctx;
 struct dev_ctx;

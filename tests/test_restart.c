@@ -699,6 +699,73 @@ test_pop_exit_vsock(void **state)
 }
 #endif
 
+/*
+ * One i2c transfer to the EEPROM: a write of `out` (ptr and data), or,
+ * with `in`, a read of len bytes.  Returns the virtio status.
+ */
+static uint8_t
+i2c_one(struct fe *f, const uint8_t *out, unsigned len, uint8_t *in)
+{
+	uint64_t hdr = vuf_alloc(f->v, 0, 8, 8), buf = vuf_alloc(f->v, 0, 16,
+	    8), st = vuf_alloc(f->v, 0, 8, 8);
+	struct vuf_seg seg[3];
+	uint32_t head, used;
+	uint16_t a = htole16(EEPROM << 1);
+	uint32_t fl = htole32(in != NULL ? VIRTIO_I2C_FLAGS_M_RD : 0);
+	uint8_t *p = host(f, hdr, 8);
+
+	assert_true(len <= 16 && st != VUF_BAD_GPA);
+	memcpy(p, &a, 2);
+	memset(p + 2, 0, 2);
+	memcpy(p + 4, &fl, 4);
+	if (in == NULL)
+		memcpy(host(f, buf, len), out, len);
+	*host(f, st, 1) = 0xee;
+	seg[0] = (struct vuf_seg){ hdr, 8, false };
+	seg[1] = (struct vuf_seg){ buf, len, in != NULL };
+	seg[2] = (struct vuf_seg){ st, 1, true };
+	assert_true(vuf_vq_add(f->v, 0, seg, 3) >= 0);
+	assert_int_equal(vuf_kick(f->v, 0), 0);
+	if (vuf_vq_wait_used(f->v, 0, &head, &used, DAEMON_WAIT_MS) != 1)
+		fail_msg("i2c transfer: no answer: %s", vuf_error(f->v));
+	if (in != NULL)
+		memcpy(in, host(f, buf, len), len);
+	return *host(f, st, 1);
+}
+
+/*
+ * The sim EEPROM keeps what the guest wrote across a worker restart, as a
+ * real one would (found by tests/e2e/restart.sh: it came back erased).
+ */
+static void
+test_i2c_sim_kept(void **state)
+{
+	static const uint8_t page[9] = { 0x10, 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct daemon *d = *state;
+	uint8_t got[8];
+	pid_t old = 0, now;
+	int64_t until;
+	struct fe f;
+
+	DAEMON_SKIP_IF_NONE(d);
+	add_devices(d);
+	daemon_start(d);
+	fe_open(&f, d, K_I2C, "vm1-i2c", K_I2C);
+	assert_int_equal(i2c_one(&f, page, 9, NULL), VIRTIO_I2C_MSG_OK);
+	kill_worker(d, "vm1-i2c", &old);
+	until = now_ms() + DAEMON_WAIT_MS;
+	while ((now = daemon_worker_of(d, "vm1-i2c")) == 0 || now == old) {
+		if (now_ms() > until)
+			fail_msg("vm1-i2c: no new worker");
+		usleep(5000);
+	}
+	assert_int_equal(i2c_one(&f, page, 1, NULL), VIRTIO_I2C_MSG_OK);
+	assert_int_equal(i2c_one(&f, NULL, 8, got), VIRTIO_I2C_MSG_OK);
+	assert_memory_equal(got, page + 1, 8);
+	vuf_close(f.v);
+	daemon_stop(d);
+}
+
 int
 main(void)
 {
@@ -720,6 +787,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_connect_mode,
 		    daemon_setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_gpio_irq_across_restart,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_i2c_sim_kept,
 		    daemon_setup, daemon_teardown),
 	};
 
