@@ -310,10 +310,28 @@ vhostd_start() {
 	e2e_log "vhostd (pid $vhostd_pid) listens on $*"
 }
 
+# vhostd_check_config CONFIG: vhostd -n must accept it; if not, the test
+# fails with vhostd's words and ends.
+vhostd_check_config() {
+	"$VHOSTD" -n -c "$1" > "$e2e_work/check-config.log" 2>&1 && return 0
+	e2e_fail "vhostd -n rejects the config:"
+	sed 's/^/  /' "$e2e_work/check-config.log"
+	e2e_finish
+}
+
 # vhostd_children: the pids of vhostd's child processes (its workers).
 vhostd_children() {
 	[ -n "$vhostd_pid" ] || return 0
 	ps -o pid= --ppid "$vhostd_pid" 2>/dev/null | tr -d ' '
+}
+
+# vhostd_worker ID: the pid of the worker serving device ID, none if it
+# has none: the child whose command line is "vhostd --worker ID"
+# (src/inst.c; a reaped-to-be zombie has no command line any more).
+vhostd_worker() {
+	[ -n "$vhostd_pid" ] || return 0
+	ps -o pid=,args= --ppid "$vhostd_pid" 2>/dev/null | awk -v id="$1" '
+	    { for (i = 2; i < NF; i++) if ($i == "--worker" && $(i + 1) == id) print $1 }'
 }
 
 # pid_running PID: the process exists and is not a zombie (a zombie
@@ -351,6 +369,34 @@ vhostd_stop() {
 	vhostd_status=$?
 	vhostd_pid=
 	[ "$vhostd_status" = 0 ]
+}
+
+# vhostd_stop_check SOCKET...: vhostd, still running, exits with status 0
+# on SIGTERM within 10 s and removes its sockets.
+vhostd_stop_check() {
+	if ! vhostd_alive; then
+		e2e_fail "vhostd is not running at the end"
+		e2e_dump_vhostd
+		return 1
+	fi
+	if vhostd_stop TERM 10; then
+		e2e_pass "vhostd exited with status 0 on SIGTERM"
+	else
+		e2e_fail "vhostd on SIGTERM: exit status $vhostd_status (-1: still running after 10 s, killed)"
+		e2e_dump_vhostd
+	fi
+	for s in "$@"; do
+		[ -e "$s" ] && e2e_fail "socket $s left behind"
+	done
+	return 0
+}
+
+# vhostd_check_log: no sanitizer report in vhostd's log.
+vhostd_check_log() {
+	if grep -Eq 'AddressSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$vhostd_log"; then
+		e2e_fail "sanitizer report in the vhostd log"
+		e2e_dump_vhostd
+	fi
 }
 
 e2e_dump_vhostd() {

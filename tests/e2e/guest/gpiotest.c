@@ -18,6 +18,12 @@
  *   wait-edge LINE rising|falling|both TIMEOUT_MS [COUNT]
  *                              request LINE as input with edge detection
  *                              and wait for COUNT (default 1) events
+ *   loop OUT IN WANT MS        for MS milliseconds, over and over: set
+ *                              OUT (an output, toggled each time), read
+ *                              it back, read IN (an input) and expect
+ *                              WANT; OUT is released and requested again
+ *                              every 16 rounds; waits -h ms after each
+ *                              round (see "The loop" below)
  *
  * Options:
  *   -c CHIP    /dev/gpiochipN path, gpiochipN, N, or a label (fnmatch
@@ -46,10 +52,31 @@
  *   waiting line=3 edge=both value=0                 (wait-edge is armed)
  *   event line=3 edge=rising seqno=1 line_seqno=1 timestamp_ns=...
  *   timeout line=3 edge=both events=0
+ *   loop-progress ops=N failed=F werr=W wrong=X rerr=R other=O up_ms=T
+ *   loop-werr round=N what=set|request-output|request-input|readback
+ *        line=L errno=E kmsg=K                       (a round that failed)
+ *   loop-wrong round=N line=L want=V got=G           (a wrong read)
+ *   loop-rerr round=N line=L errno=E                 (a read that failed)
+ *   loop-other round=N what=... line=L errno=E       (unexplained error)
+ *   loop-end ops=N failed=F werr=W wrong=X rerr=R other=O up_ms=T
  * Errors go to stderr as "gpiotest: error: ...".
  *
+ * The loop (tests/e2e/restart.sh kills the device's worker under it):
+ * gpiolib's set has no return value, so a set the device completes with
+ * VIRTIO_GPIO_STATUS_ERR is seen only in the kernel log, where
+ * gpio-virtio writes "GPIO request failed: LINE"; the loop reads
+ * /dev/kmsg from where it ends at the start. werr counts those records
+ * for OUT and IN (every request the device failed); a round with a
+ * failed write (or a read-back that shows the old value, with such a
+ * record) is "failed" and allowed; ops counts the rounds that went
+ * through. A read that is wrong (IN not WANT, OUT not what was set with
+ * no failed request to explain it) or that fails, and an error with no
+ * failed request in the kernel log, are not allowed: loop exits 3.
+ * loop-progress comes every second.
+ *
  * Exit status: 0 success, 1 error (usage, no chip, ioctl failed), 2
- * wait-edge timed out before COUNT events.
+ * wait-edge timed out before COUNT events, 3 loop saw a wrong or failed
+ * read or an unexplained error.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -107,7 +134,8 @@ static void usage(void)
 	      "                [-C CONSUMER] [-w MS] COMMAND [ARGS]\n"
 	      "commands: chips | info | find NAME | get LINE... |\n"
 	      "          set LINE VAL [VAL...] |\n"
-	      "          wait-edge LINE rising|falling|both TIMEOUT_MS [COUNT]\n",
+	      "          wait-edge LINE rising|falling|both TIMEOUT_MS [COUNT] |\n"
+	      "          loop OUT IN WANT MS\n",
 	      stderr);
 	exit(1);
 }
@@ -347,8 +375,9 @@ static void print_chip(const char *path, const struct gpiochip_info *ci)
 
 /* ---- line requests -------------------------------------------------- */
 
-static int request_lines(int cfd, const unsigned *offs, unsigned n, uint64_t flags,
-			 int initial, const char *what)
+/* The request's fd, or -1 with errno set. */
+static int try_request_lines(int cfd, const unsigned *offs, unsigned n, uint64_t flags,
+			     int initial)
 {
 	struct gpio_v2_line_request req;
 	unsigned a = 0;
@@ -373,18 +402,39 @@ static int request_lines(int cfd, const unsigned *offs, unsigned n, uint64_t fla
 	}
 	req.config.num_attrs = a;
 	if (ioctl(cfd, GPIO_V2_GET_LINE_IOCTL, &req) < 0)
-		die("GPIO_V2_GET_LINE_IOCTL (%s) line %u%s: %s", what, offs[0],
-		    n > 1 ? " ..." : "", strerror(errno));
+		return -1;
 	return req.fd;
 }
 
-static uint64_t get_values(int lfd, unsigned n)
+static int request_lines(int cfd, const unsigned *offs, unsigned n, uint64_t flags,
+			 int initial, const char *what)
+{
+	int fd = try_request_lines(cfd, offs, n, flags, initial);
+
+	if (fd < 0)
+		die("GPIO_V2_GET_LINE_IOCTL (%s) line %u%s: %s", what, offs[0],
+		    n > 1 ? " ..." : "", strerror(errno));
+	return fd;
+}
+
+/* The lines' values in *bits; -1 with errno set if the ioctl failed. */
+static int try_get_values(int lfd, unsigned n, uint64_t *bits)
 {
 	struct gpio_v2_line_values v = { 0, n >= 64 ? ~0ULL : (1ULL << n) - 1 };
 
 	if (ioctl(lfd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v) < 0)
+		return -1;
+	*bits = v.bits;
+	return 0;
+}
+
+static uint64_t get_values(int lfd, unsigned n)
+{
+	uint64_t bits;
+
+	if (try_get_values(lfd, n, &bits) < 0)
 		die("GPIO_V2_LINE_GET_VALUES_IOCTL: %s", strerror(errno));
-	return v.bits;
+	return bits;
 }
 
 static int parse_val(const char *s)
@@ -546,6 +596,170 @@ static int cmd_wait_edge(int cfd, const struct gpiochip_info *ci, int argc, char
 	return 0;
 }
 
+/* ---- loop ---------------------------------------------------------- */
+
+/* /dev/kmsg, positioned at the end of the log: only what comes next. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		die("/dev/kmsg: %s", strerror(errno));
+	if (lseek(fd, 0, SEEK_END) < 0)
+		die("/dev/kmsg: seek to the end: %s", strerror(errno));
+	return fd;
+}
+
+/*
+ * The new "GPIO request failed: LINE" records (gpio-virtio, a request
+ * the device completed with VIRTIO_GPIO_STATUS_ERR) for line a or b.
+ * Each read of /dev/kmsg returns one record; EAGAIN: no more; EPIPE:
+ * records were overwritten before they were read (the reader moves on).
+ */
+static unsigned kmsg_gpio_failed(int kfd, unsigned a, unsigned b)
+{
+	static const char pat[] = "GPIO request failed: ";
+	static char rec[8192]; /* a record longer than the buffer: EINVAL */
+	unsigned n = 0;
+
+	for (;;) {
+		ssize_t r = read(kfd, rec, sizeof(rec) - 1);
+		const char *p;
+
+		if (r < 0 && (errno == EINTR || errno == EPIPE))
+			continue;
+		if (r <= 0)
+			break;
+		rec[r] = 0;
+		p = strstr(rec, pat);
+		if (p) {
+			unsigned long l = strtoul(p + sizeof(pat) - 1, NULL, 10);
+
+			if (l == a || l == b)
+				n++;
+		}
+	}
+	return n;
+}
+
+struct loop_counts {
+	unsigned long ops, failed, werr, wrong, rerr, other;
+};
+
+static void loop_report(const char *key, const struct loop_counts *c, long long t0)
+{
+	out("%s ops=%lu failed=%lu werr=%lu wrong=%lu rerr=%lu other=%lu up_ms=%lld", key,
+	    c->ops, c->failed, c->werr, c->wrong, c->rerr, c->other, now_ms() - t0);
+}
+
+static int cmd_loop(int cfd, const struct gpiochip_info *ci, int argc, char **argv)
+{
+	struct loop_counts c = { 0, 0, 0, 0, 0, 0 };
+	unsigned long ms, round;
+	unsigned oline, iline;
+	long long t0, end, report;
+	int want, kfd, ofd = -1, ifd = -1, v = 1;
+
+	if (argc != 4)
+		usage();
+	oline = parse_line(cfd, ci, argv[0]);
+	iline = parse_line(cfd, ci, argv[1]);
+	want = parse_val(argv[2]);
+	if (parse_uint(argv[3], INT_MAX, &ms))
+		die("bad MS '%s'", argv[3]);
+	if (oline == iline)
+		die("OUT and IN are the same line");
+	kfd = kmsg_open();
+	t0 = now_ms();
+	end = t0 + (long long)ms;
+	report = t0 + 1000;
+	for (round = 0; now_ms() < end; round++, v = !v) {
+		const char *what = NULL;	/* the write that failed */
+		unsigned wline = oline, kmsg;
+		uint64_t bits;
+		int err = 0, bad = 0, mismatch = -1;
+
+		if (ifd < 0) {
+			ifd = try_request_lines(cfd, &iline, 1, GPIO_V2_LINE_FLAG_INPUT, -1);
+			if (ifd < 0)
+				what = "request-input", wline = iline, err = errno;
+		}
+		if (!what && ofd >= 0 && round % 16 == 0) {
+			close(ofd); /* the release is a write too */
+			ofd = -1;
+		}
+		if (!what && ofd < 0) {
+			ofd = try_request_lines(cfd, &oline, 1, GPIO_V2_LINE_FLAG_OUTPUT, v);
+			if (ofd < 0)
+				what = "request-output", err = errno;
+		} else if (!what) {
+			struct gpio_v2_line_values lv = { (uint64_t)v, 1 };
+
+			if (ioctl(ofd, GPIO_V2_LINE_SET_VALUES_IOCTL, &lv) < 0)
+				what = "set", err = errno;
+		}
+		if (!what) {
+			if (try_get_values(ofd, 1, &bits) < 0) {
+				out("loop-rerr round=%lu line=%u errno=%d", round, oline, errno);
+				c.rerr++;
+				bad = 1;
+			} else if ((int)(bits & 1) != v) {
+				mismatch = (int)(bits & 1);
+			}
+			if (try_get_values(ifd, 1, &bits) < 0) {
+				out("loop-rerr round=%lu line=%u errno=%d", round, iline, errno);
+				c.rerr++;
+				bad = 1;
+			} else if ((int)(bits & 1) != want) {
+				out("loop-wrong round=%lu line=%u want=%d got=%d", round, iline,
+				    want, (int)(bits & 1));
+				c.wrong++;
+				bad = 1;
+			}
+		}
+		/* Synchronous: gpio-virtio logs before the ioctl returns. */
+		kmsg = kmsg_gpio_failed(kfd, oline, iline);
+		c.werr += kmsg;
+		if (what && err == EINVAL && kmsg) {
+			out("loop-werr round=%lu what=%s line=%u errno=%d kmsg=%u", round, what,
+			    wline, err, kmsg);
+			c.failed++;
+			bad = 1;
+		} else if (what) {
+			out("loop-other round=%lu what=%s line=%u errno=%d (%s) kmsg=%u", round,
+			    what, wline, err, strerror(err), kmsg);
+			c.other++;
+			bad = 1;
+		} else if (mismatch >= 0 && kmsg) {
+			/* the set failed: the line kept its old value */
+			out("loop-werr round=%lu what=readback line=%u errno=0 kmsg=%u", round,
+			    oline, kmsg);
+			c.failed++;
+			bad = 1;
+		} else if (mismatch >= 0) {
+			out("loop-wrong round=%lu line=%u want=%d got=%d", round, oline, v, mismatch);
+			c.wrong++;
+			bad = 1;
+		}
+		if (!bad)
+			c.ops++;
+		if (now_ms() >= report) {
+			loop_report("loop-progress", &c, t0);
+			report += 1000;
+		}
+		if (opt_hold_ms)
+			sleep_ms(opt_hold_ms);
+	}
+	if (ofd >= 0)
+		close(ofd);
+	if (ifd >= 0)
+		close(ifd);
+	c.werr += kmsg_gpio_failed(kfd, oline, iline);
+	close(kfd);
+	loop_report("loop-end", &c, t0);
+	return c.wrong || c.rerr || c.other ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct gpiochip_info ci;
@@ -619,7 +833,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "chips"))
 		return argc ? (usage(), 1) : cmd_chips();
 	if (strcmp(cmd, "info") && strcmp(cmd, "find") && strcmp(cmd, "get") &&
-	    strcmp(cmd, "set") && strcmp(cmd, "wait-edge"))
+	    strcmp(cmd, "set") && strcmp(cmd, "wait-edge") && strcmp(cmd, "loop"))
 		usage();
 
 	cfd = open_chip(&path, &ci);
@@ -634,6 +848,8 @@ int main(int argc, char **argv)
 		rc = cmd_get(cfd, &ci, argc, argv);
 	} else if (!strcmp(cmd, "set")) {
 		rc = cmd_set(cfd, &ci, argc, argv);
+	} else if (!strcmp(cmd, "loop")) {
+		rc = cmd_loop(cfd, &ci, argc, argv);
 	} else {
 		rc = cmd_wait_edge(cfd, &ci, argc, argv);
 	}

@@ -18,6 +18,12 @@
  *   wr ADDR BYTE... -- N   a write then a read of N bytes, one transfer
  *                          with a repeated start (I2C_RDWR), or in SMBus
  *                          mode a read byte data / I2C block read
+ *   loop ADDR SIZE MS      for MS milliseconds, over and over, on a
+ *                          24C02-like EEPROM at ADDR (8-byte pages, a
+ *                          one-byte address): write a page of [0, SIZE)
+ *                          with bytes that change each round, read it
+ *                          back (wr), compare (I2C_RDWR only; see "The
+ *                          loop" below)
  *
  * Options:
  *   -b BUS     N, i2c-N, /dev/i2c-N, or an adapter name (fnmatch pattern,
@@ -46,10 +52,26 @@
  *   read addr=0x50 mode=i2c len=4 data=01 02 03 04
  *   wr addr=0x50 mode=i2c wlen=1 rlen=4 wdata=00 rdata=01 02 03 04
  *   xfer-error op=read addr=0x51 mode=i2c errno=6 (No such device or address)
+ *   loop-progress ops=N xerr=E erased=Z wrong=X other=O up_ms=T
+ *   loop-xerr round=N op=write|read page=0x10 errno=121  (a failed transfer)
+ *   loop-erased round=N page=0x10                (read back all ff)
+ *   loop-wrong round=N page=0x10 want=.. got=..  (read back other data)
+ *   loop-other round=N op=.. page=.. errno=E (...)  (another errno)
+ *   loop-end ops=N xerr=E erased=Z wrong=X other=O up_ms=T
  * Errors other than a failed transfer go to stderr, "i2ctest: error: ...".
  *
+ * The loop (tests/e2e/restart.sh kills the device's worker under it): a
+ * transfer the device completes with VIRTIO_I2C_MSG_ERR comes back from
+ * I2C_RDWR short, which is EREMOTEIO here; those are counted (xerr) and
+ * the round goes on with the next page. ops counts the rounds whose page
+ * read back as written. A read that returns other data is wrong, except
+ * that data all 0xff (an erased EEPROM) is counted apart (erased): the
+ * content of a simulated EEPROM can go with the process that simulates
+ * it. Any other errno is not allowed. loop-progress comes every second.
+ *
  * Exit status: 0 success, 1 usage or setup error, 2 the transfer failed
- * (the device did not answer, or the adapter reported an error).
+ * (the device did not answer, or the adapter reported an error), 3 loop
+ * read wrong data or saw an error other than EREMOTEIO.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -98,7 +120,7 @@ static void usage(void)
 	fputs("usage: i2ctest [-b BUS] [-m auto|i2c|smbus] [-p auto|quick|read] [-w MS]\n"
 	      "               COMMAND [ARGS]\n"
 	      "commands: buses | funcs | probe [FIRST LAST] | write ADDR [BYTE...] |\n"
-	      "          read ADDR N | wr ADDR BYTE... -- N\n", stderr);
+	      "          read ADDR N | wr ADDR BYTE... -- N | loop ADDR SIZE MS\n", stderr);
 	exit(1);
 }
 
@@ -589,6 +611,84 @@ static int cmd_wr(int argc, char **argv)
 	return 0;
 }
 
+struct loop_counts {
+	unsigned long ops, xerr, erased, wrong, other;
+};
+
+static void loop_report(const char *key, const struct loop_counts *c, long long t0)
+{
+	printf("%s ops=%lu xerr=%lu erased=%lu wrong=%lu other=%lu up_ms=%lld\n", key, c->ops,
+	       c->xerr, c->erased, c->wrong, c->other, now_ms() - t0);
+}
+
+/* A failed transfer of the loop: counted by its errno. */
+static void loop_xfer_failed(struct loop_counts *c, unsigned long round, const char *op,
+			     unsigned page, int err)
+{
+	if (err == EREMOTEIO) {
+		printf("loop-xerr round=%lu op=%s page=0x%02x errno=%d\n", round, op, page, err);
+		c->xerr++;
+	} else {
+		printf("loop-other round=%lu op=%s page=0x%02x errno=%d (%s)\n", round, op, page,
+		       err, strerror(err));
+		c->other++;
+	}
+}
+
+static int cmd_loop(int argc, char **argv)
+{
+	struct loop_counts c = { 0, 0, 0, 0, 0 };
+	unsigned long size, ms, round;
+	long long t0, end, report;
+	unsigned addr;
+
+	if (argc != 3)
+		usage();
+	addr = (unsigned)num_arg(argv[0], 0x7f, "ADDR");
+	size = num_arg(argv[1], 256, "SIZE");
+	ms = num_arg(argv[2], INT_MAX, "MS");
+	if (size < 8 || size % 8)
+		die("SIZE must be a multiple of the 8-byte page");
+	if (smbus_mode)
+		die("loop needs I2C_FUNC_I2C (-m i2c)");
+	t0 = now_ms();
+	end = t0 + (long long)ms;
+	report = t0 + 1000;
+	for (round = 0; now_ms() < end; round++) {
+		unsigned char w[9], r[8], ff[8];
+		unsigned page = (unsigned)(round % (size / 8)) * 8;
+
+		/* the page's address, then 8 bytes that differ from the
+		 * last round's on this page and are never all 0xff */
+		w[0] = (unsigned char)page;
+		for (unsigned i = 0; i < 8; i++)
+			w[1 + i] = (unsigned char)(round * 29 + i * 37 + 1);
+		memset(ff, 0xff, sizeof(ff));
+		if (do_write(addr, w, sizeof(w)) < 0) {
+			loop_xfer_failed(&c, round, "write", page, errno);
+		} else if (do_wr(addr, w, 1, r, sizeof(r)) < 0) {
+			loop_xfer_failed(&c, round, "read", page, errno);
+		} else if (!memcmp(r, w + 1, sizeof(r))) {
+			c.ops++;
+		} else if (!memcmp(r, ff, sizeof(r))) {
+			printf("loop-erased round=%lu page=0x%02x\n", round, page);
+			c.erased++;
+		} else {
+			printf("loop-wrong round=%lu page=0x%02x", round, page);
+			print_data("want", w + 1, sizeof(r));
+			print_data("got", r, sizeof(r));
+			printf("\n");
+			c.wrong++;
+		}
+		if (now_ms() >= report) {
+			loop_report("loop-progress", &c, t0);
+			report += 1000;
+		}
+	}
+	loop_report("loop-end", &c, t0);
+	return c.wrong || c.other ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long v;
@@ -628,7 +728,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "buses"))
 		return argc ? (usage(), 1) : cmd_buses();
 	if (strcmp(cmd, "funcs") && strcmp(cmd, "probe") && strcmp(cmd, "write") &&
-	    strcmp(cmd, "read") && strcmp(cmd, "wr"))
+	    strcmp(cmd, "read") && strcmp(cmd, "wr") && strcmp(cmd, "loop"))
 		usage();
 	open_bus();
 	if (!strcmp(cmd, "funcs"))
@@ -639,6 +739,8 @@ int main(int argc, char **argv)
 		rc = cmd_write(argc, argv);
 	else if (!strcmp(cmd, "read"))
 		rc = cmd_read(argc, argv);
+	else if (!strcmp(cmd, "loop"))
+		rc = cmd_loop(argc, argv);
 	else
 		rc = cmd_wr(argc, argv);
 	close(bus_fd);
