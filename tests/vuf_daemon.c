@@ -326,7 +326,7 @@ pid_t
 daemon_worker_of(struct daemon *d, const char *id)
 {
 	pid_t kids[1024];
-	char path[64], cmd[256];
+	char path[64], cmd[1024];
 	int i, n, fd;
 	ssize_t len;
 	size_t a;
@@ -341,11 +341,14 @@ daemon_worker_of(struct daemon *d, const char *id)
 		if (len <= 0)
 			continue;
 		cmd[len] = '\0';
-		/* "vhostd\0--worker\0<id>\0" */
-		a = strlen(cmd) + 1;
-		if ((ssize_t)a + 9 < len && strcmp(cmd + a, "--worker") == 0 &&
-		    strcmp(cmd + a + 9, id) == 0)
-			return kids[i];
+		/* "vhostd\0--worker\0<id>\0", or under valgrind
+		 * "valgrind.bin\0<path>\0--worker\0<id>\0": "--worker" and
+		 * the id anywhere. */
+		for (a = 0; (ssize_t)a < len; a += strlen(cmd + a) + 1)
+			if ((ssize_t)(a + 9) < len &&
+			    strcmp(cmd + a, "--worker") == 0 &&
+			    strcmp(cmd + a + 9, id) == 0)
+				return kids[i];
 	}
 	return 0;
 }
