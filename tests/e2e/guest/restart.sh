@@ -194,23 +194,18 @@ else
 	flunk "rng: $rbad bad reads of $rn"
 fi
 
-wait $gpio_pid
-rc=$?
-events /tmp/rs.gpio gpiotest
-if [ $rc = 0 ] && grep -q '^loop-end ' /tmp/rs.gpio; then
-	pass "gpio: $(grep '^loop-end ' /tmp/rs.gpio | cut -d' ' -f2-4): no wrong or failed read"
-else
-	flunk "gpio: gpiotest loop exited $rc"
-fi
-
-wait $i2c_pid
-rc=$?
-events /tmp/rs.i2c i2ctest
-if [ $rc = 0 ] && grep -q '^loop-end ' /tmp/rs.i2c; then
-	pass "i2c: $(grep '^loop-end ' /tmp/rs.i2c | cut -d' ' -f2-4): no wrong data"
-else
-	flunk "i2c: i2ctest loop exited $rc"
-fi
+loop_judged() { # PID FILE PROGRAM DEVICE WHAT: a loop program's verdict
+	wait "$1"
+	rc=$?
+	events "$2" "$3"
+	if [ $rc = 0 ] && grep -q '^loop-end ' "$2"; then
+		pass "$4: $(grep '^loop-end ' "$2" | cut -d' ' -f2-4): $5"
+	else
+		flunk "$4: $3 loop exited $rc"
+	fi
+}
+loop_judged $gpio_pid /tmp/rs.gpio gpiotest gpio "no wrong or failed read"
+loop_judged $i2c_pid /tmp/rs.i2c i2ctest i2c "no wrong data"
 
 got=$(i2ctest -b "$bus" wr 0x50 0xf8 -- 8 2>&1)
 echo "RS-EEPROM want=$eeprom_want got=$(echo "$got" | sed -n 's/.* rdata=//p')"
