@@ -7,7 +7,9 @@
  * same (already validated) text once more and indexes the line and column of
  * every value and key by its JSON path.  The common device keys (id, type,
  * socket) are read here; each device type's parse hook reads its own keys
- * with the cfg_* helpers at the end of this file.
+ * with the cfg_* helpers at the end of this file.  Poll cores (datapath
+ * modes) are checked against the machine: the CPUs online and in the
+ * affinity vhostd was started with, read once per load when needed.
  *
  * Security model: the file is operator input, not guest input, but it may be
  * wrong in any way (truncated, binary, huge, deeply nested, hand-edited with
@@ -27,6 +29,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,7 @@
 #define CFG_DEPTH_MAX	64		/* nested arrays and objects */
 #define CFG_DEVICES_MAX	1024		/* entries of "devices" */
 #define CFG_QUOTE_MAX	64		/* bytes of file text quoted in errors */
+#define CFG_CPULIST_MAX	256		/* bytes of a CPU list in errors */
 
 #define FNV_BASIS	UINT64_C(0xcbf29ce484222325)
 #define FNV_PRIME	UINT64_C(0x100000001b3)
@@ -68,6 +72,13 @@ struct cfg_ctx {
 	struct cfg_err	*errs;
 	size_t		 nerrs, errs_cap;
 	bool		 oom;
+	/* The CPUs vhostd may run on, read when a poll core is first
+	 * checked: the online ones (if cfg_cpu_online could be read) and
+	 * those of its affinity. */
+	bool		 cpus_read;
+	bool		 online_known;
+	cpu_set_t	 online;
+	cpu_set_t	 affinity;
 };
 
 /* The scanner's state while it walks the text. */
@@ -87,13 +98,22 @@ struct dup_set {
 };
 
 static const char *const cfg_top_keys[] = {
-	"runtime_dir", "log_level", "user", "group", "seccomp", "devices", NULL
+	"runtime_dir", "log_level", "user", "group", "seccomp", "poll_cores",
+	"devices", NULL
 };
 
 static const char *const cfg_common_keys[] = {
 	"id", "type", "socket", "socket_owner", "socket_group", "socket_mode",
 	"allow_uids", "allow_gids", "connect", "reconnect_ms", "mem_slots",
-	NULL
+	"datapath", "poll_core", "adaptive_idle_us", NULL
+};
+
+const char *cfg_cpu_online = "/sys/devices/system/cpu/online";
+
+static const char *const cfg_datapath_names[] = {
+	[CFG_DP_INTERRUPT] = "interrupt",
+	[CFG_DP_POLL] = "poll",
+	[CFG_DP_ADAPTIVE] = "adaptive",
 };
 
 static char	*str_vprintf(const char *, va_list)
@@ -1079,6 +1099,333 @@ cfg_device_access(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	    json_object_get(obj, "allow_gids") != NULL;
 }
 
+/* ---- CPUs and datapath modes ---- */
+
+const char *
+cfg_datapath_name(enum cfg_datapath dp)
+{
+	if ((unsigned)dp >= sizeof(cfg_datapath_names) /
+	    sizeof(cfg_datapath_names[0]))
+		return "?";
+	return cfg_datapath_names[dp];
+}
+
+char *
+cfg_cpulist(const cpu_set_t *set, char *buf, size_t len)
+{
+	size_t o = 0;
+	int c, first;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (c = 0; c < CFG_CPU_MAX && o < len; c++) {
+		if (!CPU_ISSET(c, set))
+			continue;
+		first = c;
+		while (c + 1 < CFG_CPU_MAX && CPU_ISSET(c + 1, set))
+			c++;
+		if (first == c)
+			o += (size_t)snprintf(buf + o, len - o, "%s%d",
+			    o > 0 ? "," : "", c);
+		else
+			o += (size_t)snprintf(buf + o, len - o, "%s%d-%d",
+			    o > 0 ? "," : "", first, c);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "none");
+	return buf;
+}
+
+/* Parses a kernel CPU list ("0-3,5\n") into set.  Returns 0, or -1 if
+ * the text is not one. */
+static int
+cpulist_parse(const char *s, cpu_set_t *set)
+{
+	unsigned long a, b;
+	char *end;
+
+	CPU_ZERO(set);
+	while (*s != '\0' && *s != '\n') {
+		if (*s < '0' || *s > '9')
+			return -1;
+		errno = 0;
+		a = b = strtoul(s, &end, 10);
+		if (errno != 0)
+			return -1;
+		if (*end == '-') {
+			s = end + 1;
+			if (*s < '0' || *s > '9')
+				return -1;
+			b = strtoul(s, &end, 10);
+			if (errno != 0 || b < a)
+				return -1;
+		}
+		for (; a <= b && a < CFG_CPU_MAX; a++)
+			CPU_SET(a, set);
+		s = end;
+		if (*s == ',')
+			s++;
+		else if (*s != '\0' && *s != '\n')
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads which CPUs vhostd may run on, once per load: those online (if
+ * the kernel says) and in the affinity it was started with. */
+static void
+cfg_cpus_read(struct cfg_ctx *ctx)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd, c;
+
+	if (ctx->cpus_read)
+		return;
+	ctx->cpus_read = true;
+	if (sched_getaffinity(0, sizeof(ctx->affinity), &ctx->affinity) ==
+	    -1) {
+		/* More CPUs than a cpu_set_t holds: every one we can
+		 * name is allowed. */
+		CPU_ZERO(&ctx->affinity);
+		for (c = 0; c < CFG_CPU_MAX; c++)
+			CPU_SET(c, &ctx->affinity);
+	}
+	if ((fd = open(cfg_cpu_online, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	ctx->online_known = cpulist_parse(buf, &ctx->online) == 0;
+}
+
+/* True if vhostd may run on cpu. */
+static bool
+cfg_cpu_usable(struct cfg_ctx *ctx, int cpu)
+{
+	cfg_cpus_read(ctx);
+	return CPU_ISSET(cpu, &ctx->affinity) &&
+	    (!ctx->online_known || CPU_ISSET(cpu, &ctx->online));
+}
+
+/* Checks that CPU cpu (< CFG_CPU_MAX), named at path, is one vhostd may
+ * run on.  Returns 0, or -1 after reporting. */
+static int
+cfg_check_cpu(struct cfg_ctx *ctx, const char *path, int cpu)
+{
+	char list[CFG_CPULIST_MAX];
+
+	cfg_cpus_read(ctx);
+	if (ctx->online_known && !CPU_ISSET(cpu, &ctx->online)) {
+		cfg_error(ctx, path, "CPU %d is not online (online: %s)", cpu,
+		    cfg_cpulist(&ctx->online, list, sizeof(list)));
+		return -1;
+	}
+	if (!CPU_ISSET(cpu, &ctx->affinity)) {
+		cfg_error(ctx, path, "CPU %d is not in the CPU affinity vhostd "
+		    "was started with (%s)", cpu,
+		    cfg_cpulist(&ctx->affinity, list, sizeof(list)));
+		return -1;
+	}
+	return 0;
+}
+
+/* The top-level "poll_cores": CPU numbers, each usable, none twice. */
+static void
+cfg_poll_cores(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
+{
+	cpu_set_t seen;
+	json_t *arr, *v;
+	char el[48];
+	json_int_t c;
+	size_t i;
+
+	if ((arr = json_object_get(root, "poll_cores")) == NULL)
+		return;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > CFG_CPU_MAX) {
+		cfg_error(ctx, "poll_cores", "must be an array of 1 to %d CPU "
+		    "numbers", CFG_CPU_MAX);
+		return;
+	}
+	CPU_ZERO(&seen);
+	json_array_foreach(arr, i, v) {
+		snprintf(el, sizeof(el), "poll_cores[%zu]", i);
+		if (!json_is_integer(v) || (c = json_integer_value(v)) < 0 ||
+		    c >= CFG_CPU_MAX) {
+			cfg_error(ctx, el, "must be a CPU number from 0 to %d",
+			    CFG_CPU_MAX - 1);
+			continue;
+		}
+		if (CPU_ISSET((int)c, &seen)) {
+			cfg_error(ctx, el, "CPU %d is given twice", (int)c);
+			continue;
+		}
+		CPU_SET((int)c, &seen);
+		if (cfg_check_cpu(ctx, el, (int)c) == 0)
+			cfg->poll_cores[cfg->n_poll_cores++] = (int)c;
+	}
+}
+
+/* A device's "datapath", "poll_core" and "adaptive_idle_us". */
+static void
+cfg_device_datapath(struct cfg_ctx *ctx, json_t *obj, const char *path,
+    struct dev_cfg *dc)
+{
+	const char *s;
+	char q[QUOTE_BUF], *sub;
+	uint64_t u;
+	unsigned k;
+	bool known = false;
+
+	dc->datapath = CFG_DP_INTERRUPT;
+	dc->poll_core = -1;
+	dc->adaptive_idle_us = CFG_IDLE_US_DEFAULT;
+	if (!json_is_object(obj))
+		return;
+	if (cfg_string(ctx, obj, path, "datapath", false, "interrupt",
+	    &s) == 0) {
+		for (k = 0; k < sizeof(cfg_datapath_names) /
+		    sizeof(cfg_datapath_names[0]); k++)
+			if (strcmp(s, cfg_datapath_names[k]) == 0)
+				break;
+		if (k < sizeof(cfg_datapath_names) /
+		    sizeof(cfg_datapath_names[0])) {
+			dc->datapath = (enum cfg_datapath)k;
+			known = true;
+		} else if ((sub = path_join(ctx, path, "datapath")) != NULL) {
+			cfg_error(ctx, sub, "unknown mode %s (expected "
+			    "interrupt, poll or adaptive)",
+			    quote(q, sizeof(q), s));
+			free(sub);
+		}
+	}
+	if (json_object_get(obj, "poll_core") != NULL &&
+	    (sub = path_join(ctx, path, "poll_core")) != NULL) {
+		/* Given, even if wrong: no core is chosen for it. */
+		dc->poll_core_given = true;
+		if (known && dc->datapath == CFG_DP_INTERRUPT)
+			cfg_error(ctx, sub, "applies only with \"datapath\": "
+			    "\"poll\" or \"adaptive\"");
+		else if (cfg_uint(ctx, obj, path, "poll_core", false, 0, 0,
+		    CFG_CPU_MAX - 1, &u) == 0 &&
+		    cfg_check_cpu(ctx, sub, (int)u) == 0)
+			dc->poll_core = (int)u;
+		free(sub);
+	}
+	if (json_object_get(obj, "adaptive_idle_us") != NULL &&
+	    (sub = path_join(ctx, path, "adaptive_idle_us")) != NULL) {
+		if (known && dc->datapath != CFG_DP_ADAPTIVE)
+			cfg_error(ctx, sub, "applies only with \"datapath\": "
+			    "\"adaptive\"");
+		else if (cfg_uint(ctx, obj, path, "adaptive_idle_us", false,
+		    CFG_IDLE_US_DEFAULT, 1, CFG_IDLE_US_MAX, &u) == 0)
+			dc->adaptive_idle_us = (uint32_t)u;
+		free(sub);
+	}
+	if (dc->datapath == CFG_DP_INTERRUPT)
+		dc->poll_core_given = false;
+}
+
+/* True if every CPU vhostd may run on is in set. */
+static bool
+cfg_cpus_covered(struct cfg_ctx *ctx, const cpu_set_t *set)
+{
+	int c;
+
+	for (c = 0; c < CFG_CPU_MAX; c++)
+		if (cfg_cpu_usable(ctx, c) && !CPU_ISSET(c, set))
+			return false;
+	return true;
+}
+
+/*
+ * After every device was read: a core for each polled device that named
+ * none, from poll_cores, least loaded first (ties: the first in the list),
+ * so that devices spread over the set; then the poll set, and the CPUs
+ * left to main and interrupt-mode workers, of which there must be one.
+ * poll_cores_key: the file has "poll_cores" (if it was wrong, devices
+ * that needed it are not reported again).
+ */
+static void
+cfg_poll_assign(struct cfg_ctx *ctx, struct vhostd_cfg *cfg,
+    bool poll_cores_key)
+{
+	unsigned load[CFG_CPU_MAX];
+	struct dev_cfg *dc;
+	cpu_set_t set;
+	char path[64], list[CFG_CPULIST_MAX];
+	unsigned k;
+	size_t i;
+	int c, best;
+
+	memset(load, 0, sizeof(load));
+	CPU_ZERO(&set);
+	for (k = 0; k < cfg->n_poll_cores; k++)
+		CPU_SET(cfg->poll_cores[k], &set);
+	for (i = 0; i < cfg->ndevs; i++) {
+		dc = &cfg->devs[i];
+		if (dc->datapath != CFG_DP_INTERRUPT && dc->poll_core >= 0) {
+			load[dc->poll_core]++;
+			CPU_SET(dc->poll_core, &set);
+		}
+	}
+	for (i = 0; i < cfg->ndevs; i++) {
+		dc = &cfg->devs[i];
+		if (dc->datapath == CFG_DP_INTERRUPT || dc->poll_core_given)
+			continue;
+		if (cfg->n_poll_cores == 0) {
+			/* A wrong poll_cores was reported already. */
+			if (poll_cores_key)
+				continue;
+			snprintf(path, sizeof(path), "devices[%zu].datapath",
+			    i);
+			cfg_error(ctx, path, "\"%s\" needs a CPU to poll on: "
+			    "give \"poll_core\" or a top-level \"poll_cores\"",
+			    cfg_datapath_name(dc->datapath));
+			continue;
+		}
+		best = cfg->poll_cores[0];
+		for (k = 1; k < cfg->n_poll_cores; k++)
+			if (load[cfg->poll_cores[k]] < load[best])
+				best = cfg->poll_cores[k];
+		dc->poll_core = best;
+		load[best]++;
+	}
+	if (CPU_COUNT(&set) == 0)
+		return;
+	cfg->has_poll_set = true;
+	cfg->poll_set = set;
+	CPU_ZERO(&cfg->main_set);
+	for (c = 0; c < CFG_CPU_MAX; c++)
+		if (cfg_cpu_usable(ctx, c) && !CPU_ISSET(c, &set))
+			CPU_SET(c, &cfg->main_set);
+	if (CPU_COUNT(&cfg->main_set) > 0)
+		return;
+	/* Blame the entry that took the last CPU. */
+	CPU_ZERO(&set);
+	for (k = 0; k < cfg->n_poll_cores; k++)
+		CPU_SET(cfg->poll_cores[k], &set);
+	snprintf(path, sizeof(path), "poll_cores");
+	for (i = 0; !cfg_cpus_covered(ctx, &set) && i < cfg->ndevs; i++) {
+		dc = &cfg->devs[i];
+		if (dc->datapath != CFG_DP_INTERRUPT && dc->poll_core >= 0) {
+			CPU_SET(dc->poll_core, &set);
+			snprintf(path, sizeof(path), "devices[%zu].poll_core",
+			    i);
+		}
+	}
+	for (c = 0; c < CFG_CPU_MAX; c++)
+		if (!cfg_cpu_usable(ctx, c))
+			CPU_CLR(c, &set);
+	cfg_error(ctx, path, "poll cores would take every CPU vhostd may "
+	    "run on (%s): main and interrupt-mode workers need one",
+	    cfg_cpulist(&set, list, sizeof(list)));
+}
+
 /*
  * Reads one entry of "devices" into dc: the common keys here, the rest by
  * the device type's parse hook.  Errors are reported, dc keeps what was
@@ -1135,6 +1482,7 @@ cfg_device(struct cfg_ctx *ctx, json_t *obj, struct vhostd_cfg *cfg,
 	}
 
 	cfg_device_access(ctx, obj, path, dc);
+	cfg_device_datapath(ctx, obj, path, dc);
 
 	/* Without a known type, nobody knows which other keys are right. */
 	if (ops == NULL)
@@ -1358,12 +1706,16 @@ cfg_root(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
 			    "kill or log)", quote(q, sizeof(q), s));
 	}
 
+	cfg_poll_cores(ctx, root, cfg);
 	if ((devs = json_object_get(root, "devices")) == NULL)
 		cfg_error(ctx, "", "missing required key \"devices\"");
 	else if (!json_is_array(devs))
 		cfg_error(ctx, "devices", "must be an array");
 	else
 		cfg_devices(ctx, devs, cfg, rundir);
+	if (!ctx->oom)
+		cfg_poll_assign(ctx, cfg, json_object_get(root, "poll_cores") !=
+		    NULL);
 }
 
 /*

@@ -10,6 +10,7 @@
 #define VHOSTD_CFG_H
 
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +27,17 @@
 #define CFG_DEFAULT_RUNDIR	"/run/vhostd"
 
 #define CFG_ACL_MAX	64	/* entries of allow_uids, allow_gids */
+#define CFG_CPU_MAX	CPU_SETSIZE	/* CPU numbers are below this */
+#define CFG_IDLE_US_DEFAULT	50	/* adaptive_idle_us */
+#define CFG_IDLE_US_MAX		1000000
 #define CFG_NAME_MAX	64	/* user and group names, including NUL */
+
+/* How a device's worker runs its data plane (vhostd(8), DATAPATH MODES). */
+enum cfg_datapath {
+	CFG_DP_INTERRUPT,	/* sleeps on the kick eventfds */
+	CFG_DP_POLL,		/* busy-polls its rings on its poll core */
+	CFG_DP_ADAPTIVE,	/* polls while busy, sleeps when idle */
+};
 
 struct dev_cfg {
 	char			 id[CFG_ID_MAX];
@@ -52,6 +63,14 @@ struct dev_cfg {
 	unsigned		 n_allow_uids;
 	gid_t			 allow_gids[CFG_ACL_MAX];
 	unsigned		 n_allow_gids;
+	/* "datapath"; for poll and adaptive, the CPU the worker is pinned
+	 * to ("poll_core", or the one chosen from "poll_cores"; -1 with
+	 * interrupt) and, for adaptive, how long it polls an idle device
+	 * before it sleeps. */
+	enum cfg_datapath	 datapath;
+	int			 poll_core;
+	bool			 poll_core_given;
+	uint32_t		 adaptive_idle_us;
 };
 
 struct vhostd_cfg {
@@ -65,6 +84,19 @@ struct vhostd_cfg {
 	uid_t			 uid;
 	gid_t			 gid;		/* "group", or the user's own */
 	bool			 seccomp_log;	/* "seccomp": "log" */
+	/*
+	 * Poll cores.  poll_cores: the top-level list, in its order.
+	 * poll_set: every CPU a polled worker runs on (poll_cores and each
+	 * device's poll_core); has_poll_set: it is not empty.  main_set:
+	 * the CPUs vhostd may run on (online and in its affinity when the
+	 * file was loaded) minus poll_set, where main and interrupt-mode
+	 * workers run; never empty when has_poll_set.
+	 */
+	int			 poll_cores[CFG_CPU_MAX];
+	unsigned		 n_poll_cores;
+	bool			 has_poll_set;
+	cpu_set_t		 poll_set;
+	cpu_set_t		 main_set;
 	struct dev_cfg		*devs;
 	size_t			 ndevs;
 };
@@ -82,6 +114,17 @@ struct vhostd_cfg *cfg_load_string(const char *text, const char *name,
 	    char **errors);
 
 void	cfg_free(struct vhostd_cfg *cfg);
+
+/* The kernel's list of online CPUs, which poll cores must be in (a
+ * variable so that tests can give a file of their own). */
+extern const char *cfg_cpu_online;
+
+/* "interrupt", "poll" or "adaptive". */
+const char *cfg_datapath_name(enum cfg_datapath dp);
+
+/* Writes the CPUs of set as a list ("0-2,5") into buf; "none" if empty.
+ * Returns buf. */
+char	*cfg_cpulist(const cpu_set_t *set, char *buf, size_t len);
 
 /* ---- for device parse hooks ---- */
 

@@ -627,10 +627,28 @@ inst_wait_timeout(evutil_socket_t fd, short ev, void *arg)
 static int
 inst_worker_spawn(struct inst *in)
 {
+	const struct dev_cfg *dc = in->cfg;
 	int sv[2];
 	pid_t pid;
-	char *argv[] = { "vhostd", "--worker", (char *)in->id, NULL };
+	char cpu[16], idle[16];
+	/* The datapath mode rides on the command line (worker_args): a
+	 * polled worker pins itself to its core before anything else. */
+	char *argv[] = { "vhostd", "--worker", (char *)in->id, NULL, NULL,
+	    NULL, NULL, NULL, NULL, NULL };
 	sigset_t all;
+
+	if (dc->datapath != CFG_DP_INTERRUPT) {
+		snprintf(cpu, sizeof(cpu), "%d", dc->poll_core);
+		snprintf(idle, sizeof(idle), "%u", dc->adaptive_idle_us);
+		argv[3] = "--datapath";
+		argv[4] = (char *)cfg_datapath_name(dc->datapath);
+		argv[5] = "--cpu";
+		argv[6] = cpu;
+		if (dc->datapath == CFG_DP_ADAPTIVE) {
+			argv[7] = "--idle-us";
+			argv[8] = idle;
+		}
+	}
 
 	if (in->area_fd == -1 &&
 	    inst_area_new(in, in->ops->num_queues, VQ_MAX_SIZE) == -1)
@@ -988,6 +1006,18 @@ inst_listen(struct inst *in)
 	return 0;
 }
 
+static void
+inst_log_datapath(const struct inst *in)
+{
+	const struct dev_cfg *dc = in->cfg;
+
+	if (dc->datapath == CFG_DP_POLL)
+		log_info("%s: datapath poll on CPU %d", in->id, dc->poll_core);
+	else if (dc->datapath == CFG_DP_ADAPTIVE)
+		log_info("%s: datapath adaptive on CPU %d, asleep after %u us "
+		    "idle", in->id, dc->poll_core, dc->adaptive_idle_us);
+}
+
 int
 inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 {
@@ -1038,6 +1068,7 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 		}
 		log_info("%s: %s device connecting to %s", in->id,
 		    in->ops->name, dc->socket);
+		inst_log_datapath(in);
 		return 0;
 	}
 	in->listen_ev = event_new(base, in->listen_fd, EV_READ | EV_PERSIST,
@@ -1051,6 +1082,7 @@ inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 	}
 	log_info("%s: %s device listening on %s", in->id, in->ops->name,
 	    dc->socket);
+	inst_log_datapath(in);
 	return 0;
 }
 

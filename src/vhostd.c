@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,31 @@ raise_nofile(size_t ndevs)
 		    NOFILE_PER_DEV, NOFILE_MARGIN);
 }
 
+/*
+ * With poll cores, main keeps off them, and so do the interrupt-mode
+ * workers it starts, which inherit its affinity; a polled worker pins
+ * itself to its own core.  Before the lockdown (main's filter allows
+ * sched_setaffinity only for the new workers' own use).
+ */
+static int
+leave_poll_cores(const struct vhostd_cfg *cfg)
+{
+	char a[256], b[256];
+
+	if (!cfg->has_poll_set)
+		return 0;
+	if (sched_setaffinity(0, sizeof(cfg->main_set), &cfg->main_set) ==
+	    -1) {
+		log_warn("cannot keep main off the poll cores: running on CPUs "
+		    "%s", cfg_cpulist(&cfg->main_set, a, sizeof(a)));
+		return -1;
+	}
+	log_info("main and interrupt-mode workers run on CPUs %s; poll cores "
+	    "%s", cfg_cpulist(&cfg->main_set, a, sizeof(a)),
+	    cfg_cpulist(&cfg->poll_set, b, sizeof(b)));
+	return 0;
+}
+
 /* -n: every seccomp policy the configuration needs must parse. */
 static int
 check_policies(const struct vhostd_cfg *cfg)
@@ -303,7 +329,7 @@ main(int argc, char *argv[])
 	size_t i;
 
 	if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
-		return worker_main();
+		return worker_main(argc, argv);
 
 	while ((ch = getopt(argc, argv, "c:fhnSVv")) != -1) {
 		switch (ch) {
@@ -362,6 +388,10 @@ main(int argc, char *argv[])
 	log_init(true, level, "vhostd");
 	/* Before any fd is opened for the devices. */
 	raise_nofile(cfg->ndevs);
+	if (leave_poll_cores(cfg) == -1) {
+		cfg_free(cfg);
+		return 1;
+	}
 
 	/* Workers are exec'd from this fd, so that they run the very binary
 	 * main runs even if the file is replaced.  Kept clear of the fd

@@ -6,6 +6,18 @@
  * runs the data plane: the device's queues, driven by kick eventfds in a
  * libevent loop.  It holds one device of one VM and nothing else.
  *
+ * Datapath modes (vhostd(8), DATAPATH MODES; the command line main execs
+ * the worker with says which): "interrupt" sleeps in the loop on the kick
+ * eventfds.  "poll" pins the worker to its poll core and busy-polls: each
+ * sweep runs every ring with new entries while kicks stay suppressed,
+ * publishes what was used and signals the driver once per ring and sweep
+ * if it asks; the loop gets a non-blocking turn every WQ_PASS_NS for
+ * main's messages and the device's timers and fds; a sweep that found
+ * nothing yields the core to the other workers polling on it.
+ * "adaptive" polls the same way while there is work and, after its idle
+ * time, re-enables kicks, looks at the rings once more and sleeps in the
+ * loop until a kick.
+ *
  * Security model: the guest controls every byte of its rings and buffers
  * (checked by virtq.c); main is trusted but every message from it is still
  * checked for size and fds by ipc_recv, and a message out of place ends
@@ -24,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -33,6 +47,7 @@
 
 #include <event2/event.h>
 
+#include "cfg.h"
 #include "device.h"
 #include "ipc.h"
 #include "log.h"
@@ -43,6 +58,9 @@
 
 #define WQ_POLL_US	1000	/* ring sweep period when the front-end
 				   gives no kick fd */
+#define WQ_PASS_NS	200000	/* busy-poll: the event loop's turn (main's
+				   messages, device timers and fds) at
+				   least this often */
 /* fds a worker may hold: stdio, IPC, host fds, one per memory region
  * while a table is mapped, kick/call/err per queue, and the event loop's
  * epoll fd, with room for a table being replaced. */
@@ -53,6 +71,8 @@ struct wq {
 	struct virtq	 vq;
 	bool		 running;
 	bool		 enabled;
+	bool		 paused;	/* the device said DEV_RUN_PAUSED and
+					   will run it again itself */
 	int		 kick_fd;
 	struct event	*kick_ev;
 	uint64_t	 desc, avail, used;
@@ -79,6 +99,15 @@ static struct {
 	uint8_t			*area;
 	size_t			 area_len;
 	uint32_t		 log_nq, log_qsize;
+	/* The datapath mode (command line), and the busy-poll loop's
+	 * state: polling while kicks are suppressed and the loop sweeps
+	 * (poll: always; adaptive: until it goes to sleep); done once main
+	 * closed the channel. */
+	enum cfg_datapath	 mode;
+	int			 cpu;
+	uint64_t		 idle_ns;
+	bool			 polling;
+	bool			 done;
 } W;
 
 static void worker_ipc(evutil_socket_t, short, void *);
@@ -138,12 +167,25 @@ worker_queue_run(unsigned i)
 	if (vq_has_avail(&q->vq))
 		worker_test_fault();
 #endif
+	q->paused = false;
+	if (W.polling) {
+		/* Kicks stay off: the busy-poll loop comes back to the
+		 * ring.  One flush, so one call at most, for the batch. */
+		if (!q->vq.notify_off)
+			vq_disable_notify(&q->vq);
+		r = W.ctx.ops->run(&W.ctx, i);
+		vq_flush(&q->vq);
+		q->paused = r == DEV_RUN_PAUSED;
+		return;
+	}
 	for (;;) {
 		vq_disable_notify(&q->vq);
 		r = W.ctx.ops->run(&W.ctx, i);
 		vq_flush(&q->vq);
-		if (r == DEV_RUN_PAUSED || q->vq.broken)
+		if (r == DEV_RUN_PAUSED || q->vq.broken) {
+			q->paused = r == DEV_RUN_PAUSED;
 			return;
+		}
 		if (!vq_enable_notify(&q->vq))
 			return;
 	}
@@ -172,16 +214,19 @@ worker_ctx_send_main(struct dev_ctx *ctx, const struct dev_msg *m)
 }
 
 
+/*
+ * A kick on ring i (or, with no kick fd, its sweep timer).  The kick
+ * eventfd is watched edge-triggered and never read: each write to it is
+ * a new edge, and its count means nothing to us, so a kick costs one
+ * epoll_wait and no read(2).  An adaptive worker asleep polls again.
+ */
 static void
 worker_kick(evutil_socket_t fd, short ev, void *arg)
 {
 	unsigned i = (unsigned)(uintptr_t)arg;
-	uint64_t v;
 
-
-	if (fd != -1 && read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-		log_rl(&W.q[i].vq.rl, LOG_WARNING, "%s: reading kick: %s",
-		    W.id, strerror(errno));
+	if (fd != -1 && W.mode == CFG_DP_ADAPTIVE && !W.polling)
+		W.polling = true;
 	worker_queue_run(i);
 }
 
@@ -210,7 +255,7 @@ worker_set_kick(unsigned i, int fd)
 	if (fd != -1) {
 		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 			log_warn("%s: kick fd of queue %u", W.id, i);
-		q->kick_ev = event_new(W.base, fd, EV_READ | EV_PERSIST,
+		q->kick_ev = event_new(W.base, fd, EV_READ | EV_PERSIST | EV_ET,
 		    worker_kick, (void *)(uintptr_t)i);
 		if (q->kick_ev == NULL || event_add(q->kick_ev, NULL) == -1)
 			fatalx("%s: cannot watch the kick fd", W.id);
@@ -487,6 +532,7 @@ worker_vring_start(const struct ipc_vring_start *m, const int *fds)
 	q->avail = m->avail;
 	q->used = m->used;
 	q->running = true;
+	q->paused = false;
 	q->enabled = (m->flags & IPC_VRING_ENABLED) != 0;
 	q->kick_fd = -1;
 	worker_set_kick(m->index, kick);
@@ -626,6 +672,7 @@ worker_ipc(evutil_socket_t fd, short ev, void *arg)
 		if (r == 0 || (r == -1 && errno == ECONNRESET)) {
 			/* main is gone or let us go (ECONNRESET: it closed
 			 * the channel with our messages unread). */
+			W.done = true;
 			event_base_loopbreak(W.base);
 			return;
 		}
@@ -666,13 +713,205 @@ worker_wait_init(void)
 	}
 }
 
+/* ---- the busy-poll loop (datapath poll and adaptive) ---- */
+
+static uint64_t
+worker_now_ns(void)
+{
+	struct timespec ts;
+
+	/* The vDSO's: no system call. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/* A ring the busy-poll loop looks at. */
+static bool
+worker_pollable(const struct wq *q)
+{
+	return q->running && q->enabled && !q->vq.broken && !q->paused;
+}
+
+/*
+ * One sweep: every pollable ring with kicks suppressed, each one with new
+ * entries run (worker_queue_run: its used entries published, the driver
+ * signalled if it asks).  Returns how many rings took requests, and in
+ * *pollable how many were looked at.
+ */
+static unsigned
+worker_sweep(unsigned *pollable)
+{
+	struct wq *q;
+	uint64_t before;
+	unsigned i, busy = 0, n = 0;
+
+	for (i = 0; i < W.ctx.ops->num_queues; i++) {
+		q = &W.q[i];
+		if (!worker_pollable(q))
+			continue;
+		n++;
+		if (!q->vq.notify_off)
+			vq_disable_notify(&q->vq);
+		if (!vq_has_avail(&q->vq))
+			continue;
+		before = q->vq.n_requests;
+		worker_queue_run(i);
+		if (q->vq.n_requests != before)
+			busy++;
+	}
+	*pollable = n;
+	return busy;
+}
+
+/*
+ * Adaptive, idle for idle_ns: re-enables kicks on every polled ring and
+ * looks at each once more, so that a request made available before its
+ * kick was enabled is found now (vq_enable_notify orders the two; the
+ * driver publishes, then reads whether to kick, so one of us sees the
+ * other).  Found: polling goes on.  Otherwise the loop sleeps until a
+ * kick (worker_kick).
+ */
+static void
+worker_poll_sleep(void)
+{
+	unsigned i;
+	bool found = false;
+
+	W.polling = false;
+	for (i = 0; i < W.ctx.ops->num_queues; i++)
+		if (worker_pollable(&W.q[i]) && vq_enable_notify(&W.q[i].vq))
+			found = true;
+	if (found)
+		W.polling = true;	/* the next sweep turns kicks off */
+}
+
+/* One turn of the event loop (EVLOOP_ONCE: waits for an event). */
+static void
+worker_loop_turn(int flags)
+{
+	if (event_base_loop(W.base, flags) == -1)
+		fatalx("%s: event loop failed", W.id);
+}
+
+/*
+ * The worker's loop in poll and adaptive modes, instead of
+ * event_base_dispatch; returns once main closed the channel.  The event
+ * loop runs without blocking at least every WQ_PASS_NS, so that main's
+ * requests (GET_VRING_BASE) are answered within a fraction of a
+ * millisecond plus the core's other pollers' turns, and blocks only when
+ * there is nothing to poll: adaptive asleep, no ring running yet, or
+ * every ring held by its device (which runs it again itself).
+ */
+static void
+worker_poll_loop(void)
+{
+	uint64_t now, last_work, last_pass;
+	unsigned busy, pollable;
+
+	W.polling = true;
+	last_work = last_pass = worker_now_ns();
+	while (!W.done) {
+		if (!W.polling) {
+			worker_loop_turn(EVLOOP_ONCE);
+			last_work = last_pass = worker_now_ns();
+			continue;
+		}
+		busy = worker_sweep(&pollable);
+		now = worker_now_ns();
+		if (busy > 0)
+			last_work = now;
+		else if (pollable == 0) {
+			worker_loop_turn(EVLOOP_ONCE);
+			last_work = last_pass = worker_now_ns();
+			continue;
+		} else if (W.mode == CFG_DP_ADAPTIVE &&
+		    now - last_work >= W.idle_ns) {
+			worker_poll_sleep();
+			if (!W.polling)
+				continue;
+		} else {
+			/* Nothing this time: the other workers polling on
+			 * this core have their turn. */
+			sched_yield();
+		}
+		if (now - last_pass >= WQ_PASS_NS) {
+			worker_loop_turn(EVLOOP_NONBLOCK);
+			last_pass = now;
+		}
+	}
+}
+
+/*
+ * The datapath mode main gave on the command line, after "--worker ID":
+ * nothing (interrupt), or "--datapath poll|adaptive --cpu N" and, for
+ * adaptive, "--idle-us U".  main wrote it: anything else is our bug.
+ */
+static void
+worker_args(int argc, char *argv[])
+{
+	char *end;
+	long v;
+	int i;
+
+	W.mode = CFG_DP_INTERRUPT;
+	W.cpu = -1;
+	if (argc >= 3)
+		snprintf(W.id, sizeof(W.id), "%s", argv[2]);
+	for (i = 3; i + 1 < argc; i += 2) {
+		errno = 0;
+		v = strtol(argv[i + 1], &end, 10);
+		if (strcmp(argv[i], "--datapath") == 0) {
+			if (strcmp(argv[i + 1], "poll") == 0)
+				W.mode = CFG_DP_POLL;
+			else if (strcmp(argv[i + 1], "adaptive") == 0)
+				W.mode = CFG_DP_ADAPTIVE;
+			else
+				break;
+		} else if (strcmp(argv[i], "--cpu") == 0 && errno == 0 &&
+		    *end == '\0' && v >= 0 && v < CFG_CPU_MAX)
+			W.cpu = (int)v;
+		else if (strcmp(argv[i], "--idle-us") == 0 && errno == 0 &&
+		    *end == '\0' && v >= 1 && v <= CFG_IDLE_US_MAX)
+			W.idle_ns = (uint64_t)v * 1000;
+		else
+			break;
+	}
+	if (i < argc || (W.mode != CFG_DP_INTERRUPT && W.cpu == -1) ||
+	    (W.mode == CFG_DP_ADAPTIVE && W.idle_ns == 0))
+		fatalx("worker: bad command line");
+}
+
+/*
+ * A polled worker runs on its poll core only, from its first
+ * instruction on (before its lockdown: its own filter has no
+ * sched_setaffinity).  If the core is gone (taken offline since vhostd
+ * started), it serves in interrupt mode rather than poll on main's.
+ */
+static void
+worker_pin(void)
+{
+	cpu_set_t set;
+
+	if (W.mode == CFG_DP_INTERRUPT)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(W.cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == -1) {
+		log_warn("%s: cannot run on poll core %d; serving in "
+		    "interrupt mode", W.id, W.cpu);
+		W.mode = CFG_DP_INTERRUPT;
+	}
+}
+
 int
-worker_main(void)
+worker_main(int argc, char *argv[])
 {
 	struct ipc_hello h = { .type = IPC_HELLO, .version = IPC_VERSION };
 	unsigned i;
 
 	log_set_sink(worker_log_sink);
+	worker_args(argc, argv);
+	worker_pin();
 	/* Die with main, whatever happens to it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
 		fatalx("worker: no parent");
@@ -690,7 +929,10 @@ worker_main(void)
 		fatal("worker: hello");
 	worker_wait_init();
 	worker_start();
-	event_base_dispatch(W.base);
+	if (W.mode == CFG_DP_INTERRUPT)
+		event_base_dispatch(W.base);
+	else
+		worker_poll_loop();
 
 	if (W.inited) {
 		for (i = 0; i < W.ctx.ops->num_queues; i++)

@@ -19,4 +19,5 @@ include tests/hostile.mk
 include tests/restart.mk
 include tests/load.mk
 include tests/valgrind.mk
+include tests/datapath.mk
 include tests/bench/local.mk

@@ -6,18 +6,24 @@
  * (binary, empty, truncated, deeply nested, too large, missing).  The link
  * wraps dev_lookup() (see tests/unit-config.mk) so that two device types of
  * the test's own stand in front of the real registry: "testdev", whose parse
- * hook uses every helper, and "bare", which has no parse hook.
+ * hook uses every helper, and "bare", which has no parse hook.  The CPUs
+ * that poll cores are checked against are the test's too: this program
+ * defines its own sched_getaffinity() (the loader's call resolves to it)
+ * and points cfg_cpu_online at a file it writes.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1092,10 +1098,361 @@ test_shared_claims(void **state)
 	cfg_free(cfg);
 }
 
+/* ---- datapath modes and poll cores ---- */
+
+/*
+ * The CPUs the loader is shown: sched_getaffinity is interposed here (the
+ * loader's call resolves to this program's definition) and cfg_cpu_online
+ * points at a file of the test's; cpus_real() goes back to the machine's.
+ */
+static bool fake_affinity_on;
+static cpu_set_t fake_affinity;
+static char online_file[64];
+
+int
+sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set)
+{
+	long r;
+
+	memset(set, 0, size);
+	if (fake_affinity_on) {
+		if (size < sizeof(*set)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(set, &fake_affinity, sizeof(*set));
+		return 0;
+	}
+	r = syscall(SYS_sched_getaffinity, pid, size, set);
+	return r < 0 ? -1 : 0;
+}
+
+/* online: the text of the online file (NULL: no such file); affinity: a
+ * mask of CPUs 0 to 63. */
+static void
+cpus_fake(const char *online, uint64_t affinity)
+{
+	static const char *real;
+	unsigned c;
+	int fd;
+
+	if (real == NULL)
+		real = cfg_cpu_online;
+	if (online_file[0] == '\0') {
+		strcpy(online_file, "/tmp/test_config.cpus.XXXXXX");
+		assert_true((fd = mkstemp(online_file)) != -1);
+		close(fd);
+	}
+	if (online != NULL) {
+		assert_true((fd = open(online_file, O_WRONLY | O_TRUNC)) != -1);
+		assert_int_equal(write(fd, online, strlen(online)),
+		    (ssize_t)strlen(online));
+		close(fd);
+		cfg_cpu_online = online_file;
+	} else
+		cfg_cpu_online = "/nonexistent/cpu/online";
+	CPU_ZERO(&fake_affinity);
+	for (c = 0; c < 64; c++)
+		if (affinity >> c & 1)
+			CPU_SET(c, &fake_affinity);
+	fake_affinity_on = true;
+}
+
+static void
+cpus_real(void)
+{
+	fake_affinity_on = false;
+	cfg_cpu_online = "/sys/devices/system/cpu/online";
+	if (online_file[0] != '\0') {
+		unlink(online_file);
+		online_file[0] = '\0';
+	}
+}
+
+static bool
+set_is(const cpu_set_t *set, uint64_t mask)
+{
+	cpu_set_t want;
+	unsigned c;
+
+	CPU_ZERO(&want);
+	for (c = 0; c < 64; c++)
+		if (mask >> c & 1)
+			CPU_SET(c, &want);
+	return CPU_EQUAL(set, &want);
+}
+
+/* A device object without its closing brace: add keys, then "}". */
+#define DEV(id) \
+	"{\"id\": \"" id "\", \"type\": \"rng\", \"socket\": \"/x/" id "\""
+
+/*
+ * Every key read back, and the cores chosen: devices that name none get
+ * the least loaded of poll_cores, the first in the list on a tie,
+ * counting the devices that named one of them.
+ */
+static void
+test_datapath_valid(void **state)
+{
+	struct vhostd_cfg *cfg;
+
+	cpus_fake("0-7\n", 0xff);
+	cfg = expect_ok("{\"poll_cores\": [2, 3, 5], \"devices\": [\n"
+	    DEV("a") ", \"datapath\": \"poll\"},\n"
+	    DEV("b") ", \"datapath\": \"adaptive\", \"poll_core\": 3},\n"
+	    DEV("c") ", \"datapath\": \"poll\"},\n"
+	    DEV("d") ", \"datapath\": \"adaptive\", \"adaptive_idle_us\": "
+	    "1000000},\n"
+	    DEV("e") "},\n"
+	    DEV("f") ", \"datapath\": \"interrupt\"},\n"
+	    DEV("g") ", \"datapath\": \"poll\"},\n"
+	    DEV("h") ", \"datapath\": \"poll\", \"poll_core\": 6},\n"
+	    DEV("i") ", \"datapath\": \"adaptive\", \"adaptive_idle_us\": 1,"
+	    " \"poll_core\": 2}\n"
+	    "]}");
+	assert_int_equal(cfg->n_poll_cores, 3);
+	assert_int_equal(cfg->poll_cores[0], 2);
+	assert_int_equal(cfg->poll_cores[1], 3);
+	assert_int_equal(cfg->poll_cores[2], 5);
+	/* Named: b on 3, h on 6, i on 2.  Then a on 5 (2 and 3 have one,
+	 * 5 none), c on 2 (all one, 2 first), d on 3, g on 5. */
+	assert_int_equal(cfg->devs[0].datapath, CFG_DP_POLL);
+	assert_int_equal(cfg->devs[0].poll_core, 5);
+	assert_false(cfg->devs[0].poll_core_given);
+	assert_int_equal(cfg->devs[1].datapath, CFG_DP_ADAPTIVE);
+	assert_int_equal(cfg->devs[1].poll_core, 3);
+	assert_true(cfg->devs[1].poll_core_given);
+	assert_int_equal(cfg->devs[1].adaptive_idle_us, CFG_IDLE_US_DEFAULT);
+	assert_int_equal(cfg->devs[2].poll_core, 2);
+	assert_int_equal(cfg->devs[3].datapath, CFG_DP_ADAPTIVE);
+	assert_int_equal(cfg->devs[3].poll_core, 3);
+	assert_int_equal(cfg->devs[3].adaptive_idle_us, 1000000);
+	assert_int_equal(cfg->devs[4].datapath, CFG_DP_INTERRUPT);
+	assert_int_equal(cfg->devs[4].poll_core, -1);
+	assert_int_equal(cfg->devs[5].datapath, CFG_DP_INTERRUPT);
+	assert_int_equal(cfg->devs[5].poll_core, -1);
+	assert_int_equal(cfg->devs[6].poll_core, 5);
+	assert_int_equal(cfg->devs[7].poll_core, 6);
+	assert_int_equal(cfg->devs[8].poll_core, 2);
+	assert_int_equal(cfg->devs[8].adaptive_idle_us, 1);
+	assert_true(cfg->has_poll_set);
+	assert_true(set_is(&cfg->poll_set, 0x6c));	/* 2, 3, 5, 6 */
+	assert_true(set_is(&cfg->main_set, 0x93));	/* 0, 1, 4, 7 */
+	assert_string_equal(cfg_datapath_name(cfg->devs[1].datapath),
+	    "adaptive");
+	cfg_free(cfg);
+
+	/* No poll cores at all: main's CPUs are left alone. */
+	cfg = expect_ok("{\"devices\": [" DEV("a") "}]}");
+	assert_false(cfg->has_poll_set);
+	assert_int_equal(cfg->n_poll_cores, 0);
+	assert_int_equal(cfg->devs[0].datapath, CFG_DP_INTERRUPT);
+	assert_int_equal(cfg->devs[0].poll_core, -1);
+	cfg_free(cfg);
+
+	/* poll_core without poll_cores; poll_cores nobody uses is still
+	 * kept from main. */
+	cfg = expect_ok("{\"devices\": [" DEV("a") ", \"datapath\": "
+	    "\"poll\", \"poll_core\": 0}]}");
+	assert_int_equal(cfg->devs[0].poll_core, 0);
+	assert_true(set_is(&cfg->poll_set, 0x01));
+	assert_true(set_is(&cfg->main_set, 0xfe));
+	cfg_free(cfg);
+	cfg = expect_ok("{\"poll_cores\": [7], \"devices\": []}");
+	assert_true(set_is(&cfg->main_set, 0x7f));
+	cfg_free(cfg);
+
+	/* Only online CPUs in the affinity count: 4 is offline, 1 outside
+	 * the affinity, so main gets 0 and 5. */
+	cpus_fake("0-3,5", 0x3d);
+	cfg = expect_ok("{\"poll_cores\": [2, 3], \"devices\": []}");
+	assert_true(set_is(&cfg->main_set, 0x21));
+	cfg_free(cfg);
+
+	/* Without the kernel's online list, the affinity alone. */
+	cpus_fake(NULL, 0x0f);
+	cfg = expect_ok("{\"poll_cores\": [3], \"devices\": []}");
+	assert_true(set_is(&cfg->main_set, 0x07));
+	cfg_free(cfg);
+	cpus_fake("garbage\n", 0x0f);
+	cfg = expect_ok("{\"poll_cores\": [3], \"devices\": []}");
+	assert_true(set_is(&cfg->main_set, 0x07));
+	cfg_free(cfg);
+	cpus_real();
+}
+
+/* On this machine, if it has CPUs 0 and 1: poll_cores [1] keeps main
+ * on 0. */
+static void
+test_datapath_real_cpus(void **state)
+{
+	struct vhostd_cfg *cfg;
+	cpu_set_t s;
+
+	cpus_real();
+	if (sched_getaffinity(0, sizeof(s), &s) != 0 || !CPU_ISSET(0, &s) ||
+	    !CPU_ISSET(1, &s) || CPU_COUNT(&s) != 2)
+		skip();
+	cfg = expect_ok("{\"poll_cores\": [1], \"devices\": [" DEV("a")
+	    ", \"datapath\": \"poll\"}]}");
+	assert_int_equal(cfg->devs[0].poll_core, 1);
+	assert_true(set_is(&cfg->main_set, 0x01));
+	cfg_free(cfg);
+	expect_errors("{\"poll_cores\": [0, 1], \"devices\": []}",
+	    NAME ":1:16: poll_cores: poll cores would take every CPU vhostd "
+	    "may run on (0-1): main and interrupt-mode workers need one");
+}
+
+static void
+test_poll_cores_errors(void **state)
+{
+	cpus_fake("0-7\n", 0xff);
+	expect_errors("{\"poll_cores\": 1, \"devices\": []}",
+	    NAME ":1:16: poll_cores: must be an array of 1 to 1024 CPU "
+	    "numbers");
+	expect_errors("{\"poll_cores\": [], \"devices\": []}",
+	    NAME ":1:16: poll_cores: must be an array of 1 to 1024 CPU "
+	    "numbers");
+	expect_errors("{\"poll_cores\": [1, \"2\", -1, 1024, 1.5, 1, true], "
+	    "\"devices\": []}",
+	    NAME ":1:20: poll_cores[1]: must be a CPU number from 0 to "
+	    "1023\n"
+	    NAME ":1:25: poll_cores[2]: must be a CPU number from 0 to "
+	    "1023\n"
+	    NAME ":1:29: poll_cores[3]: must be a CPU number from 0 to "
+	    "1023\n"
+	    NAME ":1:35: poll_cores[4]: must be a CPU number from 0 to "
+	    "1023\n"
+	    NAME ":1:40: poll_cores[5]: CPU 1 is given twice\n"
+	    NAME ":1:43: poll_cores[6]: must be a CPU number from 0 to "
+	    "1023");
+	/* Offline, outside the affinity. */
+	cpus_fake("0-1,3\n", 0xff);
+	expect_errors("{\"poll_cores\": [2, 3], \"devices\": []}",
+	    NAME ":1:17: poll_cores[0]: CPU 2 is not online (online: "
+	    "0-1,3)");
+	cpus_fake("0-7\n", 0x07);
+	expect_errors("{\"poll_cores\": [1, 3], \"devices\": []}",
+	    NAME ":1:20: poll_cores[1]: CPU 3 is not in the CPU affinity "
+	    "vhostd was started with (0-2)");
+	cpus_fake(NULL, 0x07);
+	expect_errors("{\"poll_cores\": [9], \"devices\": []}",
+	    NAME ":1:17: poll_cores[0]: CPU 9 is not in the CPU affinity "
+	    "vhostd was started with (0-2)");
+	/* Nothing left for main: blamed on the entry that took the last
+	 * CPU. */
+	cpus_fake("0-3\n", 0xff);
+	expect_errors("{\"poll_cores\": [0, 1, 2, 3], \"devices\": []}",
+	    NAME ":1:16: poll_cores: poll cores would take every CPU "
+	    "vhostd may run on (0-3): main and interrupt-mode workers need "
+	    "one");
+	expect_errors("{\"poll_cores\": [0, 1], \"devices\": [\n"
+	    DEV("a") ", \"datapath\": \"poll\", \"poll_core\": 2},\n"
+	    DEV("b") ", \"datapath\": \"poll\", \"poll_core\": 3},\n"
+	    DEV("c") ", \"datapath\": \"poll\", \"poll_core\": 2}\n"
+	    "]}",
+	    NAME ":3:79: devices[1].poll_core: poll cores would take "
+	    "every CPU vhostd may run on (0-3): main and interrupt-mode "
+	    "workers need one");
+	cpus_fake("0-2\n", 0x0f);
+	expect_errors("{\"devices\": [\n"
+	    DEV("a") ", \"datapath\": \"poll\", \"poll_core\": 2},\n"
+	    DEV("b") ", \"datapath\": \"adaptive\", \"poll_core\": 0},\n"
+	    DEV("c") ", \"datapath\": \"poll\", \"poll_core\": 1}\n"
+	    "]}",
+	    NAME ":4:79: devices[2].poll_core: poll cores would take "
+	    "every CPU vhostd may run on (0-2): main and interrupt-mode "
+	    "workers need one");
+	cpus_real();
+}
+
+static void
+test_datapath_errors(void **state)
+{
+	cpus_fake("0-7\n", 0xff);
+	/* The mode. */
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": \"fast\", "
+	    "\"poll_core\": 99}]}",
+	    NAME ":1:71: devices[0].datapath: unknown mode \"fast\" "
+	    "(expected interrupt, poll or adaptive)\n"
+	    NAME ":1:92: devices[0].poll_core: CPU 99 is not online "
+	    "(online: 0-7)");
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": 1}]}",
+	    NAME ":1:71: devices[0].datapath: must be a string");
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": \"\"}]}",
+	   
+	    NAME ":1:71: devices[0].datapath: must not be empty");
+	/* A polled device needs a core. */
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": \"poll\"},"
+	    DEV("b") ", \"datapath\": \"adaptive\"}]}",
+	    NAME ":1:71: devices[0].datapath: \"poll\" needs a CPU to "
+	    "poll on: give \"poll_core\" or a top-level \"poll_cores\"\n"
+	    NAME ":1:136: devices[1].datapath: \"adaptive\" needs a CPU "
+	    "to poll on: give \"poll_core\" or a top-level \"poll_cores\"");
+	/* ... but not twice when poll_cores is wrong. */
+	expect_errors("{\"poll_cores\": [8, 9], \"devices\": [" DEV("a")
+	    ", \"datapath\": \"poll\"}]}",
+	    NAME ":1:17: poll_cores[0]: CPU 8 is not online (online: "
+	    "0-7)\n"
+	    NAME ":1:20: poll_cores[1]: CPU 9 is not online (online: 0-7)");
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": \"poll\", "
+	    "\"poll_core\": \"1\"}]}",
+	    NAME ":1:92: devices[0].poll_core: must be an integer from 0 "
+	    "to 1023");
+	/* poll_core. */
+	expect_errors("{\"poll_cores\": [1], \"devices\": [" DEV("a")
+	    ", \"poll_core\": 1}," DEV("b") ", \"datapath\": \"interrupt\", "
+	    "\"poll_core\": 1}]}",
+	    NAME ":1:91: devices[0].poll_core: applies only with "
+	    "\"datapath\": \"poll\" or \"adaptive\"\n"
+	    NAME ":1:177: devices[1].poll_core: applies only with "
+	    "\"datapath\": \"poll\" or \"adaptive\"");
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": \"poll\", "
+	    "\"poll_core\": -1}," DEV("b") ", \"datapath\": \"poll\", "
+	    "\"poll_core\": 1024}," DEV("c") ", \"datapath\": \"poll\", "
+	    "\"poll_core\": 8}]}",
+	    NAME ":1:92: devices[0].poll_core: must be an integer from 0 "
+	    "to 1023\n"
+	    NAME ":1:174: devices[1].poll_core: must be an integer from 0 "
+	    "to 1023\n"
+	    NAME ":1:258: devices[2].poll_core: CPU 8 is not online "
+	    "(online: 0-7)");
+	cpus_fake("0-7\n", 0x0f);
+	expect_errors("{\"devices\": [" DEV("a") ", \"datapath\": "
+	    "\"adaptive\", \"poll_core\": 4}]}",
+	    NAME ":1:96: devices[0].poll_core: CPU 4 is not in the CPU "
+	    "affinity vhostd was started with (0-3)");
+	cpus_fake("0-7\n", 0xff);
+	/* adaptive_idle_us. */
+	expect_errors("{\"poll_cores\": [1], \"devices\": [" DEV("a")
+	    ", \"adaptive_idle_us\": 10}," DEV("b") ", \"datapath\": \"poll\", "
+	    "\"adaptive_idle_us\": 10}]}",
+	    NAME ":1:98: devices[0].adaptive_idle_us: applies only with "
+	    "\"datapath\": \"adaptive\"\n"
+	    NAME ":1:187: devices[1].adaptive_idle_us: applies only with "
+	    "\"datapath\": \"adaptive\"");
+	expect_errors("{\"poll_cores\": [1], \"devices\": [" DEV("a")
+	    ", \"datapath\": \"adaptive\", \"adaptive_idle_us\": 0},"
+	    DEV("b") ", \"datapath\": \"adaptive\", \"adaptive_idle_us\": "
+	    "1000001}," DEV("c") ", \"datapath\": \"adaptive\", "
+	    "\"adaptive_idle_us\": \"50\"}]}",
+	    NAME ":1:122: devices[0].adaptive_idle_us: must be an integer "
+	    "from 1 to 1000000\n"
+	    NAME ":1:214: devices[1].adaptive_idle_us: must be an integer "
+	    "from 1 to 1000000\n"
+	    NAME ":1:312: devices[2].adaptive_idle_us: must be an integer "
+	    "from 1 to 1000000");
+	cpus_real();
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_datapath_valid),
+		cmocka_unit_test(test_datapath_real_cpus),
+		cmocka_unit_test(test_poll_cores_errors),
+		cmocka_unit_test(test_datapath_errors),
 		cmocka_unit_test(test_user_group_seccomp),
 		cmocka_unit_test(test_socket_access),
 		cmocka_unit_test(test_connect_mode),

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -335,6 +336,9 @@ test_worker_allowed(void **state)
 		if ((p = malloc(1 << 20)) == NULL)
 			_exit(4);
 		free(p);
+		/* A polled worker's loop gives its core to the others. */
+		if (sched_yield() != 0)
+			_exit(5);
 		_exit(0);
 	}
 	assert_true(pid > 0);
@@ -345,7 +349,7 @@ test_worker_allowed(void **state)
 
 enum forbidden {
 	F_MMAP_EXEC, F_MPROTECT_EXEC, F_SOCKET, F_OPEN, F_EXECVE, F_PTRACE,
-	F_FORK,
+	F_FORK, F_SETAFFINITY,
 };
 
 /* Makes forbidden call f; returns only if it did not kill. */
@@ -371,6 +375,9 @@ forbidden_call(enum forbidden f)
 		return ptrace(PTRACE_TRACEME, 0, NULL, NULL);
 	case F_FORK:
 		return syscall(SYS_fork);
+	case F_SETAFFINITY:
+		/* A worker pins itself before its lockdown, never after. */
+		return syscall(SYS_sched_setaffinity, 0, 0, NULL);
 	}
 	return 0;
 }
@@ -402,6 +409,7 @@ test_worker_kill(void **state)
 	kill_case(F_EXECVE, "execve");
 	kill_case(F_PTRACE, "ptrace");
 	kill_case(F_FORK, "fork");
+	kill_case(F_SETAFFINITY, "sched_setaffinity");
 }
 
 /* Log mode: each forbidden call fails with ENOSYS and the process goes
@@ -691,6 +699,36 @@ test_main_lockdown(void **state)
 	expect_sigsys(status, out, "clone");
 }
 
+/*
+ * Under main's filter (which a new worker runs under until its own
+ * lockdown) a process may pin itself, as a polled worker does, but not
+ * another process; and yield, as a locked-down polled worker does.
+ */
+static void
+test_main_affinity(void **state)
+{
+	cpu_set_t set;
+	char out[256];
+	pid_t pid;
+	int status;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if ((pid = fork()) == 0) {
+		child_lockdown_main(SANDBOX_KILL);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0 ||
+		    sched_yield() != 0)
+			_exit(1);
+		(void)write(rep[1], "pinned\n", 7);
+		(void)syscall(SYS_sched_setaffinity, getppid(), sizeof(set),
+		    &set);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	status = wait_child(pid, out, sizeof(out));
+	expect_sigsys(status, out, "sched_setaffinity");
+	assert_non_null(strstr(out, "pinned\n"));
+}
+
 static void
 test_main_status(void **state)
 {
@@ -755,6 +793,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_worker_bad_policy, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_main_lockdown, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_main_affinity, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_main_status, setup,
 		    teardown),

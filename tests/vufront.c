@@ -883,19 +883,30 @@ get_vq(struct vuf *v, unsigned q)
 int
 vuf_vq_alloc(struct vuf *v, unsigned q, uint16_t num, unsigned r)
 {
+	return vuf_vq_alloc_aligned(v, q, num, r, 0);
+}
+
+int
+vuf_vq_alloc_aligned(struct vuf *v, unsigned q, uint16_t num, unsigned r,
+    uint64_t align)
+{
 	struct vuf_vq *vq;
 	uint16_t i;
 
 	if (q >= VUF_MAX_QUEUES || num == 0 || (num & (num - 1)) != 0 ||
-	    v->vq[q].ready) {
+	    v->vq[q].ready || (align & (align - 1)) != 0) {
 		vuf_err(v, EINVAL, "queue %u of %u entries", q, num);
 		return -1;
 	}
 	vq = &v->vq[q];
 	vq->num = num;
-	vq->desc_gpa = vuf_alloc(v, r, 16 * (uint64_t)num, 16);
-	vq->avail_gpa = vuf_alloc(v, r, 6 + 2 * (uint64_t)num, 2);
-	vq->used_gpa = vuf_alloc(v, r, 6 + 8 * (uint64_t)num, 4);
+	/* Each part at least at its natural alignment (VIRTIO 1.x 2.7). */
+	vq->desc_gpa = vuf_alloc(v, r, 16 * (uint64_t)num,
+	    align > 16 ? align : 16);
+	vq->avail_gpa = vuf_alloc(v, r, 6 + 2 * (uint64_t)num,
+	    align > 2 ? align : 2);
+	vq->used_gpa = vuf_alloc(v, r, 6 + 8 * (uint64_t)num,
+	    align > 4 ? align : 4);
 	if (vq->desc_gpa == VUF_BAD_GPA || vq->avail_gpa == VUF_BAD_GPA ||
 	    vq->used_gpa == VUF_BAD_GPA)
 		return -1;

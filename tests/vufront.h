@@ -298,6 +298,13 @@ uint64_t vuf_alloc_top(struct vuf *v, unsigned r, uint64_t len);
 /* Lays out queue q of num entries in region r and creates its kick, call
  * and err eventfds.  Nothing sent. */
 int	vuf_vq_alloc(struct vuf *v, unsigned q, uint16_t num, unsigned r);
+/* The same with each of the descriptor table, the avail ring and the used
+ * ring starting on a multiple of align (a power of two; 0: their natural
+ * alignment, as vuf_vq_alloc), e.g. a cache line or a page, so that what
+ * the driver writes and what the device writes never share a cache line
+ * (benchmarks). */
+int	vuf_vq_alloc_aligned(struct vuf *v, unsigned q, uint16_t num,
+	    unsigned r, uint64_t align);
 int	vuf_set_vring_num(struct vuf *v, unsigned q, uint32_t num);
 int	vuf_set_vring_base(struct vuf *v, unsigned q, uint32_t base);
 /* GET_VRING_BASE: stops the ring and returns its next avail index. */
