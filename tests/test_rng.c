@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of the rng device (devices/rng.c) through the device
- * harness: getrandom fills buffers whole, a source file's bytes come in
+ * harness: getrandom fills buffers whole, small ones from a pool whose
+ * bytes are never handed out twice, a source file's bytes come in
  * order, the rate limit holds requests until its period ends.
  */
 #include "config.h"
@@ -38,6 +39,43 @@ test_getrandom_fills(void **state)
 		same += a[i] == b[i];
 	assert_true(same < 32);
 	assert_memory_not_equal(a, b, sizeof(a));
+	devtest_fini(&t);
+}
+
+/*
+ * Small buffers come from a pool drawn a page at a time: across several
+ * draws every buffer is full, and no pool byte is handed out twice (the
+ * first 8 bytes of each of 200 buffers are all different).
+ */
+static void
+test_small_requests_never_repeat(void **state)
+{
+	enum { N = 200, SZ = 64 };
+	struct devtest t;
+	static uint8_t buf[N][SZ];
+	uint8_t big[300];
+	uint32_t n;
+	size_t i, j, zero;
+
+	devtest_init(&t, "\"type\": \"rng\"", UINT64_C(1) << 32);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(devtest_request(&t, 0, NULL, 0, buf[i], SZ,
+		    &n), 1);
+		assert_int_equal(n, SZ);
+		/* A large buffer between small ones takes the direct path. */
+		if (i == N / 2) {
+			assert_int_equal(devtest_request(&t, 0, NULL, 0, big,
+			    sizeof(big), &n), 1);
+			assert_int_equal(n, sizeof(big));
+		}
+	}
+	for (i = 0; i < N; i++) {
+		for (zero = 0, j = 0; j < SZ; j++)
+			zero += buf[i][j] == 0;
+		assert_true(zero < SZ / 4);
+		for (j = i + 1; j < N; j++)
+			assert_memory_not_equal(buf[i], buf[j], 8);
+	}
 	devtest_fini(&t);
 }
 
@@ -116,6 +154,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_getrandom_fills),
+		cmocka_unit_test(test_small_requests_never_repeat),
 		cmocka_unit_test(test_source_in_order),
 		cmocka_unit_test(test_rate_limit_holds),
 		cmocka_unit_test(test_readable_only_request),
