@@ -438,9 +438,16 @@ vs_conn_attach(struct vconn *c, int fd)
 	struct event_base *base = c->s->ctx->base;
 
 	c->fd = fd;
-	c->rev = event_new(base, fd, EV_READ, vs_conn_readable, c);
+	/*
+	 * Readability is edge-triggered and registered once: an edge sets
+	 * c->readable, and only a read that finds nothing (EAGAIN) or the
+	 * end clears it.  A level-triggered one-shot event would cost an
+	 * epoll_ctl pair for every host message.
+	 */
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST | EV_ET,
+	    vs_conn_readable, c);
 	c->wev = event_new(base, fd, EV_WRITE, vs_conn_writable, c);
-	if (c->rev == NULL || c->wev == NULL)
+	if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) == -1)
 		return -1;
 	return 0;
 }
@@ -589,7 +596,7 @@ static void
 vs_conn_update(struct vconn *c)
 {
 	struct vs *s = c->s;
-	bool want_read, want_write, drained;
+	bool want_write, drained;
 
 	if (c->state == VC_OPEN || c->state == VC_DRAIN) {
 		drained = !vs_conn_has_out(c) &&
@@ -602,14 +609,7 @@ vs_conn_update(struct vconn *c)
 			vs_conn_reset(c, NULL);
 			return;
 		}
-		want_read = c->state == VC_OPEN && !c->host_eof &&
-		    !c->guest_no_rcv && !c->readable && c->hoff >= c->hlen &&
-		    vs_peer_credit(c) > 0;
 		want_write = vs_conn_has_out(c);
-		if (want_read)
-			event_add(c->rev, NULL);
-		else
-			event_del(c->rev);
 		if (want_write)
 			event_add(c->wev, NULL);
 		else
@@ -709,7 +709,9 @@ vs_conn_fill(struct vconn *c, const struct vq_req *req, bool *freed)
 			    iov, VS_IOV_MAX, &got);
 			r = readv(c->fd, iov, (int)n);
 			if (r == -1 && (errno == EAGAIN || errno == EINTR)) {
-				c->readable = false;
+				/* Only "nothing now" ends an edge. */
+				if (errno == EAGAIN)
+					c->readable = false;
 				goto control;
 			}
 			if (r == -1) {
@@ -725,6 +727,10 @@ vs_conn_fill(struct vconn *c, const struct vq_req *req, bool *freed)
 				c->shut_flags |= VIRTIO_VSOCK_SHUTDOWN_SEND;
 				goto control;
 			}
+			/* A stream socket's short read emptied it: the next
+			 * byte brings a new edge, so no read to find EAGAIN. */
+			if ((size_t)r < got)
+				c->readable = false;
 			len = (uint32_t)r;
 			op = VIRTIO_VSOCK_OP_RW;
 			vs_hdr_fill(&h, s, &c->key, c->type, op);
@@ -736,7 +742,8 @@ vs_conn_fill(struct vconn *c, const struct vq_req *req, bool *freed)
 				    MSG_DONTWAIT);
 				if (r == -1 && (errno == EAGAIN ||
 				    errno == EINTR)) {
-					c->readable = false;
+					if (errno == EAGAIN)
+						c->readable = false;
 					goto control;
 				}
 				if (r == 0) {
