@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Small helpers shared by main's modules: directory creation for the
- * runtime directory and socket paths.
+ * Small helpers shared by main's modules and the workers: directory
+ * creation for the runtime directory and socket paths, the event base.
  */
 #include "config.h"
 
@@ -11,7 +11,32 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <event2/event.h>
+
 #include "util.h"
+
+/*
+ * An event base on epoll whatever the environment says: the seccomp
+ * policies allow epoll's system calls only, and the workers' kick events
+ * are edge-triggered, which poll(2) and select(2) cannot do.  An
+ * EVENT_NOEPOLL inherited from the environment would otherwise pick a
+ * backend the filter kills.
+ */
+struct event_base *
+util_event_base(void)
+{
+	struct event_config *cfg;
+	struct event_base *base = NULL;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_IGNORE_ENV) == 0 &&
+	    event_config_require_features(cfg, EV_FEATURE_ET |
+	    EV_FEATURE_O1) == 0)
+		base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
 
 int
 util_mkdir_p(const char *path, mode_t mode)

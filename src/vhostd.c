@@ -226,8 +226,9 @@ leave_poll_cores(const struct vhostd_cfg *cfg)
 		return 0;
 	if (sched_setaffinity(0, sizeof(cfg->main_set), &cfg->main_set) ==
 	    -1) {
-		log_warn("cannot keep main off the poll cores: running on CPUs "
-		    "%s", cfg_cpulist(&cfg->main_set, a, sizeof(a)));
+		log_warn("cannot move main to CPUs %s, off the poll cores %s",
+		    cfg_cpulist(&cfg->main_set, a, sizeof(a)),
+		    cfg_cpulist(&cfg->poll_set, b, sizeof(b)));
 		return -1;
 	}
 	log_info("main and interrupt-mode workers run on CPUs %s; poll cores "
@@ -415,8 +416,8 @@ main(int argc, char *argv[])
 	 * user. */
 	if (creds.change && chown(cfg->runtime_dir, creds.uid, creds.gid) == -1)
 		fatal("runtime directory %s", cfg->runtime_dir);
-	if ((base = event_base_new()) == NULL)
-		fatalx("event_base_new");
+	if ((base = util_event_base()) == NULL)
+		fatalx("cannot make an epoll event base");
 
 	if (cfg->ndevs > 0 &&
 	    (insts = calloc(cfg->ndevs, sizeof(*insts))) == NULL)

@@ -53,6 +53,7 @@
 #include "log.h"
 #include "memtab.h"
 #include "sandbox.h"
+#include "util.h"
 #include "virtq.h"
 #include "worker.h"
 
@@ -253,8 +254,7 @@ worker_set_kick(unsigned i, int fd)
 	worker_close(&q->kick_fd);
 	q->kick_fd = fd;
 	if (fd != -1) {
-		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
-			log_warn("%s: kick fd of queue %u", W.id, i);
+		/* Never read: an edge per kick is all it says. */
 		q->kick_ev = event_new(W.base, fd, EV_READ | EV_PERSIST | EV_ET,
 		    worker_kick, (void *)(uintptr_t)i);
 		if (q->kick_ev == NULL || event_add(q->kick_ev, NULL) == -1)
@@ -431,8 +431,8 @@ worker_init(const struct ipc_init *m, const int *fds, unsigned nfds)
 static void
 worker_start(void)
 {
-	if ((W.base = event_base_new()) == NULL)
-		fatalx("%s: event_base_new", W.id);
+	if ((W.base = util_event_base()) == NULL)
+		fatalx("%s: cannot make an epoll event base", W.id);
 	W.ctx.base = W.base;
 	W.ipc_ev = event_new(W.base, IPC_FD, EV_READ | EV_PERSIST,
 	    worker_ipc, NULL);
@@ -506,6 +506,14 @@ worker_mem_table(const struct ipc_mem_table *m, const int *fds)
 			vq_remap(&q->vq, q->desc, q->avail, q->used);
 	}
 	memtab_clear(&old);
+	/* The reset dropped what the device held and the events that would
+	 * have run its rings again (a paused ring is not polled either):
+	 * run them now. */
+	if (lost)
+		for (i = 0; i < W.ctx.ops->num_queues; i++) {
+			W.q[i].paused = false;
+			worker_queue_run(i);
+		}
 }
 
 static void
@@ -574,6 +582,9 @@ worker_vring_fd(const struct ipc_vring_fd *m, const int *fds)
 	switch (m->kind) {
 	case IPC_FD_KICK:
 		worker_set_kick(m->index, fd);
+		/* A kick on the old eventfd, in the same epoll batch as this
+		 * message, went with its event: look at the ring now. */
+		worker_queue_run(m->index);
 		break;
 	case IPC_FD_CALL:
 		worker_close(&q->vq.call_fd);
@@ -785,6 +796,31 @@ worker_poll_sleep(void)
 		W.polling = true;	/* the next sweep turns kicks off */
 }
 
+/*
+ * A poll core taken offline: the kernel moved this worker to the other
+ * CPUs (main's and the interrupt workers'), where a busy poll would take
+ * them over, and its filter forbids pinning it anywhere.  It serves in
+ * interrupt mode from then on, kicks re-enabled and its rings looked at
+ * once more.
+ */
+static void
+worker_check_core(void)
+{
+	unsigned i;
+	int cpu;
+
+	if (W.mode == CFG_DP_INTERRUPT || (cpu = sched_getcpu()) == -1 ||
+	    cpu == W.cpu)
+		return;
+	log_warnx("%s: poll core %d is gone (running on CPU %d); serving in "
+	    "interrupt mode", W.id, W.cpu, cpu);
+	W.mode = CFG_DP_INTERRUPT;
+	W.polling = false;
+	for (i = 0; i < W.ctx.ops->num_queues; i++)
+		if (worker_pollable(&W.q[i]) && vq_enable_notify(&W.q[i].vq))
+			worker_queue_run(i);
+}
+
 /* One turn of the event loop (EVLOOP_ONCE: waits for an event). */
 static void
 worker_loop_turn(int flags)
@@ -835,6 +871,7 @@ worker_poll_loop(void)
 			sched_yield();
 		}
 		if (now - last_pass >= WQ_PASS_NS) {
+			worker_check_core();
 			worker_loop_turn(EVLOOP_NONBLOCK);
 			last_pass = now;
 		}

@@ -584,6 +584,47 @@ test_vring_base_reset(void **state)
 	daemon_stop(d);
 }
 
+/* (11) A ring held by its device (rate limit) while guest RAM changes: the
+ * worker resets the device, which drops its timer, and must run the ring
+ * again itself.  The driver kicked once and will not kick again. */
+static void
+test_paused_mem_change(void **state)
+{
+	struct daemon *d = *state;
+	uint64_t gpa[4] = { 0 }, first, total;
+	unsigned nbufs = 0;
+	struct vuf *v;
+	int64_t t0;
+
+	DAEMON_SKIP_IF_NONE(d);
+	add_rng(d, "vm1-rng", ", \"max_bytes\": 1024, \"period_ms\": 1000");
+	daemon_start(d);
+	assert_non_null(v = vuf_connect(d->sock[0], WAIT_MS));
+	if (vuf_negotiate(v, ~0ULL, ~0ULL) == -1)
+		fail_msg("negotiate: %s", vuf_error(v));
+	assert_int_equal(vuf_mem_default(v), 0);
+	assert_int_equal(vuf_mem_add(v, 64ULL << 30, 1 << 20, 0), 3);
+	if (vuf_set_mem_table(v) == -1 || vuf_vq_alloc(v, 0, QSIZE, 1) == -1 ||
+	    vuf_vq_start(v, 0) == -1 || vuf_set_status(v, VUF_S_ACKNOWLEDGE |
+	    VUF_S_DRIVER | VUF_S_FEATURES_OK | VUF_S_DRIVER_OK) == -1)
+		fail_msg("start: %s", vuf_error(v));
+	sleep_ms(1100 * daemon_slow());
+	t0 = now_ms();
+	submit_many(v, 4, 1024, gpa);
+	first = harvest_until(v, t0 + 300, &nbufs);
+	assert_int_equal(first, 1024);
+	/* Region 3 goes: the device is reset while it holds the ring. */
+	if (vuf_rem_mem_reg(v, 3) == -1)
+		fail_msg("REM_MEM_REG: %s", vuf_error(v));
+	total = first + harvest_until(v, t0 + 8000, &nbufs);
+	fprintf(stderr, "paused ring: %llu bytes in %u buffers in %lld ms\n",
+	    (unsigned long long)total, nbufs, (long long)(now_ms() - t0));
+	assert_int_equal(nbufs, 4);
+	assert_int_equal(total, 4 * 1024);
+	vuf_close(v);
+	daemon_stop(d);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int
@@ -600,6 +641,7 @@ main(void)
 		T(test_invalid),
 		T(test_mem_slots),
 		T(test_vring_base_reset),
+		T(test_paused_mem_change),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
