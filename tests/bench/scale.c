@@ -215,7 +215,8 @@ scale_main(void)
 	char **paths = NULL, **uds = NULL, load0[64], load1[64];
 	unsigned n = O.scale, vms, i, nmain = 0, nall = 0, nidle = 0;
 	double listen_ms, wk_main, wk_all, p50, p99, rps, be_us;
-	long pss_main, pss_all, uss_main, uss_all;
+	long pss_main, pss_all, uss_main, uss_all, uss_main_all;
+	double uss_dev;
 	uint64_t t0, deadline;
 	struct run_result r;
 	struct bdev *devs = NULL;
@@ -332,6 +333,12 @@ scale_main(void)
 	/* Everything connected, nothing to do. */
 	sleep_ms(300);
 	pss_all = tree_pss(pid, &nall, &uss_all);
+	/* The workers' private pages: main's own count at this moment, not
+	 * before, since the pages it now shares with them left its USS. */
+	if (uss_all < 0 || proc_pss_kb(pid, &uss_main_all) < 0)
+		uss_dev = -1;
+	else
+		uss_dev = (double)(uss_all - uss_main_all) / n;
 	wk_all = wakeups(pid, O.idle_seconds, &nidle);
 	close_devices(devs, n);
 	loadavg(load1, sizeof(load1));
@@ -399,8 +406,7 @@ scale_main(void)
 		    O.datapath != NULL ? O.datapath : "default", listen_ms,
 		    r.setup_ms, pss_main, pss_all, nall, pss_all >= 0 &&
 		    pss_main >= 0 ? (double)(pss_all - pss_main) / n : -1,
-		    uss_main, uss_all, uss_all >= 0 && uss_main >= 0 ?
-		    (double)(uss_all - uss_main) / n : -1, rps,
+		    uss_main, uss_all, uss_dev, rps,
 		    (double)r.bytes / (r.seconds > 0 ? r.seconds : 1),
 		    r.requests, p50, p99, r.lat.max, be_us, wk_main, wk_all,
 		    O.idle_seconds, r.errors, stop_status);
@@ -417,8 +423,7 @@ scale_main(void)
 		    "|\n", n, vms, type_name(O.type), O.size, listen_ms,
 		    r.setup_ms, pss_main, pss_all, pss_all >= 0 &&
 		    pss_main >= 0 ? (double)(pss_all - pss_main) / n : -1,
-		    uss_all >= 0 && uss_main >= 0 ?
-		    (double)(uss_all - uss_main) / n : -1, rps, p50 / 1e3,
+		    uss_dev, rps, p50 / 1e3,
 		    p99 / 1e3, be_us, wk_main, wk_all, rc == 0 ? "ok" :
 		    "FAILED", load1);
 	if (!O.json && !O.md) {
@@ -437,9 +442,8 @@ scale_main(void)
 		    pss_all, pss_all >= 0 && pss_main >= 0 ?
 		    (double)(pss_all - pss_main) / n : -1);
 		printf("  USS (private pages): main alone %ld kB; main and the "
-		    "workers %ld kB (%.1f kB per device)\n", uss_main, uss_all,
-		    uss_all >= 0 && uss_main >= 0 ?
-		    (double)(uss_all - uss_main) / n : -1);
+		    "workers %ld kB (the workers' %.1f kB per device)\n",
+		    uss_main, uss_all, uss_dev);
 		printf("  all driven at once: %.0f req/s, %.2f MB/s, p50 %.2f "
 		    "us, p99 %.2f us, back-end %.3f us CPU per request\n", rps,
 		    (double)r.bytes / (r.seconds > 0 ? r.seconds : 1) / 1e6,
