@@ -215,8 +215,8 @@ scale_main(void)
 	char **paths = NULL, **uds = NULL, load0[64], load1[64];
 	unsigned n = O.scale, vms, i, nmain = 0, nall = 0, nidle = 0;
 	double listen_ms, wk_main, wk_all, p50, p99, rps, be_us;
-	long pss_main, pss_all, uss_main, uss_all, uss_main_all;
-	double uss_dev;
+	long pss_main, pss_all, uss_main, uss_all, pss_main_all, uss_main_all;
+	double pss_dev, uss_dev;
 	uint64_t t0, deadline;
 	struct run_result r;
 	struct bdev *devs = NULL;
@@ -333,12 +333,15 @@ scale_main(void)
 	/* Everything connected, nothing to do. */
 	sleep_ms(300);
 	pss_all = tree_pss(pid, &nall, &uss_all);
-	/* The workers' private pages: main's own count at this moment, not
-	 * before, since the pages it now shares with them left its USS. */
-	if (uss_all < 0 || proc_pss_kb(pid, &uss_main_all) < 0)
-		uss_dev = -1;
-	else
+	/* The workers' share: less main's own at this moment, not before,
+	 * since main's PSS and USS shrink by what it now shares with them. */
+	if (pss_all < 0 || uss_all < 0 ||
+	    (pss_main_all = proc_pss_kb(pid, &uss_main_all)) < 0)
+		pss_dev = uss_dev = -1;
+	else {
+		pss_dev = (double)(pss_all - pss_main_all) / n;
 		uss_dev = (double)(uss_all - uss_main_all) / n;
+	}
 	wk_all = wakeups(pid, O.idle_seconds, &nidle);
 	close_devices(devs, n);
 	loadavg(load1, sizeof(load1));
@@ -404,8 +407,7 @@ scale_main(void)
 		    n, vms, type_name(O.type), O.size, O.depth,
 		    O.completion == BC_POLL ? "poll" : "call",
 		    O.datapath != NULL ? O.datapath : "default", listen_ms,
-		    r.setup_ms, pss_main, pss_all, nall, pss_all >= 0 &&
-		    pss_main >= 0 ? (double)(pss_all - pss_main) / n : -1,
+		    r.setup_ms, pss_main, pss_all, nall, pss_dev,
 		    uss_main, uss_all, uss_dev, rps,
 		    (double)r.bytes / (r.seconds > 0 ? r.seconds : 1),
 		    r.requests, p50, p99, r.lat.max, be_us, wk_main, wk_all,
@@ -421,8 +423,7 @@ scale_main(void)
 		printf("| %u | %u | %s %u B | %.1f | %.1f | %ld | %ld | %.1f | "
 		    "%.1f | %.0f | %.2f | %.2f | %.3f | %.1f | %.1f | %s | %s "
 		    "|\n", n, vms, type_name(O.type), O.size, listen_ms,
-		    r.setup_ms, pss_main, pss_all, pss_all >= 0 &&
-		    pss_main >= 0 ? (double)(pss_all - pss_main) / n : -1,
+		    r.setup_ms, pss_main, pss_all, pss_dev,
 		    uss_dev, rps, p50 / 1e3,
 		    p99 / 1e3, be_us, wk_main, wk_all, rc == 0 ? "ok" :
 		    "FAILED", load1);
@@ -438,9 +439,8 @@ scale_main(void)
 		printf("  set-up of the %u front-ends, one after the other: "
 		    "%.1f ms (%.2f ms each)\n", n, r.setup_ms, r.setup_ms / n);
 		printf("  PSS: main alone %ld kB; main and %u workers %ld kB "
-		    "(%.1f kB per device)\n", pss_main, nall > 0 ? nall - 1 : 0,
-		    pss_all, pss_all >= 0 && pss_main >= 0 ?
-		    (double)(pss_all - pss_main) / n : -1);
+		    "(the workers' %.1f kB per device)\n", pss_main,
+		    nall > 0 ? nall - 1 : 0, pss_all, pss_dev);
 		printf("  USS (private pages): main alone %ld kB; main and the "
 		    "workers %ld kB (the workers' %.1f kB per device)\n",
 		    uss_main, uss_all, uss_dev);
