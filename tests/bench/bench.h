@@ -272,6 +272,7 @@ void	result_error(struct bdev *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	dev_window_start(struct bdev *);
 void	dev_window_end(struct bdev *);
+bool	dev_phase_done(struct bdev *, int *seen);
 uint64_t dev_kicks(const struct bdev *);
 uint64_t dev_calls(const struct bdev *);
 

@@ -755,7 +755,7 @@ ring_thread(void *arg)
 	struct bq *qs[BENCH_MAX_QUEUES];
 	uint64_t idle_since = 0;
 	unsigned i, got, spins = 0;
-	int ph, seen = PH_WARMUP, r;
+	int seen = PH_WARMUP, r;
 
 	pin_self(d);
 	for (i = 0; i < d->nq; i++)
@@ -763,22 +763,8 @@ ring_thread(void *arg)
 	pthread_barrier_wait(&start_barrier);
 	prime(d);
 	for (;;) {
-		ph = atomic_load_explicit(&phase, memory_order_relaxed);
-		if (ph != seen) {
-			if (ph == PH_MEASURE)
-				dev_window_start(d);
-			else {
-				if (seen == PH_MEASURE)
-					dev_window_end(d);
-				break;
-			}
-			seen = ph;
-		}
-		if (O.requests != 0 && seen == PH_MEASURE &&
-		    d->requests - d->base_requests >= O.requests) {
-			dev_window_end(d);
+		if (dev_phase_done(d, &seen))
 			break;
-		}
 		for (got = 0, i = 0; i < d->nq; i++)
 			got += service(d, qs[i], true);
 		if (d->proto_error)

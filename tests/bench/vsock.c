@@ -680,7 +680,7 @@ vsock_thread(void *arg)
 	struct bq *qs[2] = { &d->q[VS_RXQ], &d->q[VS_TXQ] };
 	uint64_t idle_since = 0;
 	unsigned got, spins = 0;
-	int ph, seen = PH_WARMUP, r;
+	int seen = PH_WARMUP, r;
 
 	pin_self(d);
 	if (pthread_create(&vs->host_th, NULL, host_thread, d) != 0)
@@ -700,22 +700,8 @@ vsock_thread(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		ph = atomic_load_explicit(&phase, memory_order_relaxed);
-		if (ph != seen) {
-			if (ph == PH_MEASURE)
-				dev_window_start(d);
-			else {
-				if (seen == PH_MEASURE)
-					dev_window_end(d);
-				break;
-			}
-			seen = ph;
-		}
-		if (O.requests != 0 && seen == PH_MEASURE &&
-		    d->requests - d->base_requests >= O.requests) {
-			dev_window_end(d);
+		if (dev_phase_done(d, &seen))
 			break;
-		}
 		got = turn(d, true);
 		if (d->proto_error)
 			break;

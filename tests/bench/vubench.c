@@ -223,6 +223,33 @@ dev_window_end(struct bdev *d)
 	atomic_store(&d->window_done, true);
 }
 
+/*
+ * A driver thread's look at the run's phase: opens its measuring window
+ * when measuring starts and closes it when it ends or --requests were
+ * measured.  True when the thread is to stop.
+ */
+bool
+dev_phase_done(struct bdev *d, int *seen)
+{
+	int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+
+	if (ph != *seen) {
+		if (ph != PH_MEASURE) {
+			if (*seen == PH_MEASURE)
+				dev_window_end(d);
+			return true;
+		}
+		dev_window_start(d);
+		*seen = ph;
+	}
+	if (O.requests != 0 && *seen == PH_MEASURE &&
+	    d->requests - d->base_requests >= O.requests) {
+		dev_window_end(d);
+		return true;
+	}
+	return false;
+}
+
 static void *
 thread_main(void *arg)
 {
