@@ -441,7 +441,8 @@ vs_conn_attach(struct vconn *c, int fd)
 	/*
 	 * Readability is edge-triggered and registered once: an edge sets
 	 * c->readable, and only a read that finds nothing (EAGAIN) or the
-	 * end clears it.  A level-triggered one-shot event would cost an
+	 * end clears it.  Not a short read: the peer's close may have come
+	 * with the bytes, in the same edge, and only a read of 0 shows it.  A level-triggered one-shot event would cost an
 	 * epoll_ctl pair for every host message.
 	 */
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST | EV_ET,
@@ -727,10 +728,6 @@ vs_conn_fill(struct vconn *c, const struct vq_req *req, bool *freed)
 				c->shut_flags |= VIRTIO_VSOCK_SHUTDOWN_SEND;
 				goto control;
 			}
-			/* A stream socket's short read emptied it: the next
-			 * byte brings a new edge, so no read to find EAGAIN. */
-			if ((size_t)r < got)
-				c->readable = false;
 			len = (uint32_t)r;
 			op = VIRTIO_VSOCK_OP_RW;
 			vs_hdr_fill(&h, s, &c->key, c->type, op);
