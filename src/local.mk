@@ -9,6 +9,8 @@ src_libvhostd_a_SOURCES = \
 	src/virtq.c src/virtq.h \
 	src/vu_proto.h src/vu.c \
 	src/inst.c src/inst.h \
+	src/devset.c src/devset.h \
+	src/ctl.c src/ctl_cmd.c src/ctl.h \
 	src/ipc.c src/ipc.h \
 	src/worker.c src/worker.h \
 	src/util.c src/util.h \
