@@ -24,3 +24,8 @@ AM_CFLAGS += $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(SECCOMP_CFLAGS) \
 sbin_PROGRAMS += src/vhostd
 src_vhostd_SOURCES = src/vhostd.c
 src_vhostd_LDADD = $(VHOSTD_LIBS)
+
+# The administrator's client of main's control socket (vhostctl(8)).
+sbin_PROGRAMS += src/vhostctl
+src_vhostctl_SOURCES = src/vhostctl.c
+src_vhostctl_LDADD = $(JANSSON_LIBS)

@@ -333,6 +333,7 @@ main(int argc, char *argv[])
 
 	int ch, verbose = 0, level, self, rc = 0;
 	char *errors, user[64], err[256];
+	char cwd[PATH_MAX], abspath[PATH_MAX + 256];
 
 	if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
 		return worker_main(argc, argv);
@@ -371,6 +372,11 @@ main(int argc, char *argv[])
 	}
 
 	log_init(true, LOG_NOTICE + verbose, "vhostd");
+	/* A reload reads the file again, after daemon(3) went to "/". */
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+	    snprintf(abspath, sizeof(abspath), "%s/%s", cwd, path) <
+	    (int)sizeof(abspath))
+		path = abspath;
 	if ((cfg = cfg_load(path, &errors)) == NULL) {
 		fprintf(stderr, "%s\n", errors);
 		free(errors);
