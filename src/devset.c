@@ -404,8 +404,8 @@ devset_log_report(const char *what, const struct devset_report *r)
 	    r->added.n == 1 ? "" : "s", r->removed.n, r->changed.n,
 	    r->unchanged.n, r->failed.n);
 	for (i = 0; i < r->restart.n; i++)
-		log_msg(LOG_NOTICE, "%s: %s changed, which needs a restart of "
-		    "vhostd to apply", what, r->restart.v[i]);
+		log_msg(LOG_NOTICE, "%s: a restart of vhostd is needed to "
+		    "apply %s", what, r->restart.v[i]);
 }
 
 int

@@ -214,7 +214,10 @@ request(json_t *req)
 		return NULL;
 	}
 	strcat(text, "\n");
-	if (write_all(fd, text, strlen(text)) == -1)
+	/* Even if vhostd closed the connection before reading the request
+	 * (it refused us), its answer may say why. */
+	if (write_all(fd, text, strlen(text)) == -1 && errno != EPIPE &&
+	    errno != ECONNRESET)
 		warnx_("sending the request: %s", strerror(errno));
 	else
 		a = read_answer(fd);
@@ -734,21 +737,23 @@ print_removed(json_t *a)
 static int
 run_remove(int argc, char *argv[])
 {
+	const char *id = NULL;
 	bool force = false;
-	int ch;
+	int i;
 
-	optind = 1;
-	while ((ch = getopt(argc, argv, "+f")) != -1) {
-		if (ch != 'f')
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0 ||
+		    strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (argv[i][0] == '-' || id != NULL)
 			return -1;
-		force = true;
+		else
+			id = argv[i];
 	}
-	if (optind == argc - 2 && strcmp(argv[optind + 1], "--force") == 0)
-		force = true;
-	else if (optind != argc - 1)
+	if (id == NULL)
 		return -1;
-	return simple(json_pack("{s:s, s:s, s:b}", "cmd", "remove", "id",
-	    argv[optind], "force", force), print_removed);
+	return simple(json_pack("{s:s, s:s, s:b}", "cmd", "remove", "id", id,
+	    "force", force), print_removed);
 }
 
 static void
