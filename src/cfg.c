@@ -1699,8 +1699,9 @@ cfg_control(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg,
 	}
 	if (json_is_object(v)) {
 		obj = v;
-		if (cfg_check_keys(ctx, obj, path, cfg_control_keys) == -1 ||
-		    cfg_string(ctx, obj, path, "path", false, CFG_CONTROL_NAME,
+		/* Unknown keys are reported; the others are still read. */
+		(void)cfg_check_keys(ctx, obj, path, cfg_control_keys);
+		if (cfg_string(ctx, obj, path, "path", false, CFG_CONTROL_NAME,
 		    &s) == -1)
 			s = NULL;
 		path = "control_socket.path";
