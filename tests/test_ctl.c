@@ -605,10 +605,12 @@ test_top(void **state)
 static pid_t
 worker_serving(struct daemon *d, struct vuf *v, const char *id)
 {
-	pid_t w = daemon_worker_of(d, id);
+	pid_t w;
 
-	assert_true(w > 0);
+	/* Served: its worker has started. */
 	rng_req(v);
+	w = daemon_worker_of(d, id);
+	assert_true(w > 0);
 	return w;
 }
 
