@@ -36,6 +36,8 @@
 #include "util.h"
 
 #define CTL_OUT_MAX	(64 * 1024 * 1024)	/* answers not yet read */
+#define CTL_OUT_PAUSE	(256 * 1024)	/* no more requests are run while
+					   this much is not read */
 #define CTL_READ_MAX	(256 * 1024)	/* bytes read per wake-up */
 
 struct ctl_conn {
@@ -249,6 +251,14 @@ ctl_conn_free(struct ctl_conn *c)
 	free(c);
 }
 
+/* The peer has this much of our answers unread: run no more requests
+ * until it reads them. */
+static bool
+ctl_backlogged(const struct ctl_conn *c)
+{
+	return c->out_len - c->out_off >= CTL_OUT_PAUSE;
+}
+
 static void
 ctl_arm_idle(struct ctl_conn *c)
 {
@@ -268,7 +278,12 @@ ctl_idle(evutil_socket_t fd, short ev, void *arg)
 		ctl_arm_idle(c);
 		return;
 	}
-	if (c->in_len > 0) {
+	if (ctl_backlogged(c)) {
+		log_rl(&ctl_rl, LOG_WARNING, "control: pid %d uid %u does not "
+		    "read its answers (%zu bytes unread for %llu ms): closing",
+		    (int)c->pid, (unsigned)c->uid, c->out_len - c->out_off,
+		    (unsigned long long)idle_ms);
+	} else if (c->in_len > 0) {
 		log_rl(&ctl_rl, LOG_WARNING, "control: pid %d uid %u sent "
 		    "half a request (%zu bytes) and nothing for %llu ms: "
 		    "closing", (int)c->pid, (unsigned)c->uid, c->in_len,
@@ -356,10 +371,16 @@ fail:
 		c->closing = true;
 }
 
+static bool
+ctl_has_line(const struct ctl_conn *c)
+{
+	return memchr(c->in, '\n', c->in_len) != NULL;
+}
+
 /*
  * Runs the complete request lines in the input buffer, one after the
- * other, until one waits for counters; then writes the answers.  Frees c
- * (and returns) if it is done with.
+ * other, until one waits for counters or the peer has too much unread;
+ * then writes the answers.  Frees c (and returns) if it is done with.
  */
 static void
 ctl_process(struct ctl_conn *c)
@@ -367,7 +388,7 @@ ctl_process(struct ctl_conn *c)
 	char *nl;
 	size_t len;
 
-	while (!c->waiting && !c->closing &&
+	while (!c->waiting && !c->closing && !ctl_backlogged(c) &&
 	    (nl = memchr(c->in, '\n', c->in_len)) != NULL) {
 		len = (size_t)(nl - c->in);
 		*nl = '\0';
@@ -383,7 +404,7 @@ ctl_process(struct ctl_conn *c)
 	}
 	if (c->waiting)
 		return;
-	if (!c->closing && c->in_len == sizeof(c->in)) {
+	if (!c->closing && c->in_len == sizeof(c->in) && !ctl_has_line(c)) {
 		log_rl(&ctl_rl, LOG_WARNING, "control: pid %d uid %u sent a "
 		    "request longer than %d bytes: closing", (int)c->pid,
 		    (unsigned)c->uid, CTL_REQ_MAX);
@@ -392,12 +413,12 @@ ctl_process(struct ctl_conn *c)
 		c->closing = true;
 		(void)ctl_flush(c);
 	}
-	if ((c->closing || c->eof) && c->out_len == 0) {
+	if (c->out_len == 0 && (c->closing || (c->eof && !ctl_has_line(c)))) {
 		ctl_conn_free(c);
 		return;
 	}
-	/* Read on only while there is room and nothing is being waited for. */
-	if (c->closing || c->eof)
+	/* Read on only while requests can be run. */
+	if (c->closing || c->eof || ctl_backlogged(c))
 		event_del(c->rev);
 	else
 		event_add(c->rev, NULL);
@@ -434,6 +455,7 @@ ctl_readable(evutil_socket_t fd, short ev, void *arg)
 	ctl_process(c);
 }
 
+/* The peer reads: the requests held back run now, or c is done. */
 static void
 ctl_writable(evutil_socket_t fd, short ev, void *arg)
 {
@@ -443,8 +465,8 @@ ctl_writable(evutil_socket_t fd, short ev, void *arg)
 		ctl_conn_free(c);
 		return;
 	}
-	if (c->out_len == 0 && (c->closing || (c->eof && !c->waiting)))
-		ctl_conn_free(c);
+	if (!c->waiting)
+		ctl_process(c);
 }
 
 /*

@@ -1028,6 +1028,40 @@ raw_closed(int fd, int timeout_ms)
 	return 0;
 }
 
+/*
+ * Sends status requests on fd and reads nothing, until main stops taking
+ * them (nothing more goes for 500 ms: it holds back a peer that does not
+ * read its answers) or 10 s passed.  Returns the requests sent.
+ */
+static int
+flood(int fd)
+{
+	static const char req[] = "{\"version\": 1, \"cmd\": \"status\"}\n";
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int64_t end = now_ms() + 10000;
+	size_t off = 0;
+	ssize_t n;
+	int sent = 0;
+
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	while (now_ms() < end) {
+		n = send(fd, req + off, sizeof(req) - 1 - off, MSG_NOSIGNAL);
+		if (n > 0) {
+			off += (size_t)n;
+			if (off == sizeof(req) - 1) {
+				off = 0;
+				sent++;
+			}
+			continue;
+		}
+		assert_true(n == -1 && errno == EAGAIN);
+		if (poll(&pfd, 1, 500) == 0)
+			break;
+	}
+	assert_int_equal(fcntl(fd, F_SETFL, 0), 0);
+	return sent;
+}
+
 /* main answers status and serves its front-end. */
 static void
 still_serving(struct daemon *d, struct vuf *v)
@@ -1095,9 +1129,10 @@ test_malformed(void **state)
 
 /*
  * A request longer than 64 KiB is answered with an error and its
- * connection closed; a client that sends half a request and stalls is
- * dropped after the idle timeout (with a log line), and meanwhile main
- * serves other control clients and the front-end; more than 16 control
+ * connection closed; a client that sends half a request and stalls, and
+ * one that sends thousands of requests and reads no answer, are dropped
+ * after the idle timeout (with a log line), and meanwhile main serves
+ * other control clients and the front-end; more than 16 control
  * connections are refused.
  */
 static void
@@ -1145,6 +1180,17 @@ test_oversized_slow_many(void **state)
 	close(slow);
 	assert_true(daemon_log_has(d, WAIT_MS, "sent half a request (25 "
 	    "bytes)", NULL));
+	still_serving(d, v);
+
+	/* Greedy: thousands of requests, no answer read.  It holds its own
+	 * connection only, which is dropped after the idle timeout. */
+	slow = raw_connect(d);
+	assert_true(flood(slow) > 1000);
+	still_serving(d, v);
+	assert_true(daemon_log_has(d, 15000 * daemon_slow(), "does not read "
+	    "its answers", NULL));
+	assert_int_equal(raw_closed(slow, WAIT_MS), 1);
+	close(slow);
 	still_serving(d, v);
 
 	/* Many: 16 at once are served, the 17th refused (once main has
