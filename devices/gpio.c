@@ -1724,6 +1724,8 @@ gpio_run_requestq(struct gpio_state *s, struct virtq *vq)
 			memcpy(req.in[k].iov_base, s->resp + o, m);
 			o += m;
 		}
+		if (s->resp[0] != GPIO_STATUS_OK)
+			vq_count_error(vq);
 		vq_push(vq, req.head, (uint32_t)o);
 	}
 	/* SET_IRQ_TYPE / SET_DIRECTION may have returned eventq buffers. */

@@ -1090,6 +1090,8 @@ i2c_complete(struct i2c_state *s, const struct i2c_slot *sl, uint8_t status,
 	struct virtq *vq = s->ctx->vq[0];
 	uint32_t used = 0;
 
+	if (status != VIRTIO_I2C_MSG_OK)
+		vq_count_error(vq);
 	if (sl->has_status) {
 		if (status == VIRTIO_I2C_MSG_OK && sl->rd && sl->len > 0) {
 			vq_iov_to(sl->req.in, sl->req.n_in, 0, data, sl->len);

@@ -99,7 +99,11 @@ struct dup_set {
 
 static const char *const cfg_top_keys[] = {
 	"runtime_dir", "log_level", "user", "group", "seccomp", "poll_cores",
-	"devices", NULL
+	"control_socket", "devices", NULL
+};
+
+static const char *const cfg_control_keys[] = {
+	"path", "owner", "group", "mode", "admin_group", NULL
 };
 
 static const char *const cfg_common_keys[] = {
@@ -109,6 +113,11 @@ static const char *const cfg_common_keys[] = {
 };
 
 const char *cfg_cpu_online = "/sys/devices/system/cpu/online";
+
+/* The CPU affinity vhostd was started with (cfg_keep_affinity), which
+ * later loads check poll cores against: main has left them since. */
+static cpu_set_t	start_affinity;
+static bool		start_affinity_kept;
 
 static const char *const cfg_datapath_names[] = {
 	[CFG_DP_INTERRUPT] = "interrupt",
@@ -764,7 +773,7 @@ scan_value(struct scan *s, uint64_t h, uint32_t kline, uint32_t kcol)
  * partial and errors fall back to enclosing positions.
  */
 static int
-scan_text(struct cfg_ctx *ctx)
+scan_text(struct cfg_ctx *ctx, const char *prefix)
 {
 	struct scan s;
 
@@ -774,8 +783,10 @@ scan_text(struct cfg_ctx *ctx)
 	s.end = ctx->text + ctx->len;
 	s.line = 1;
 	s.col = 1;
-	if (scan_push(&s, "", 0) == 0)
-		scan_value(&s, FNV_BASIS, 0, 0);
+	/* The text is the value at path `prefix` ("" for a whole file). */
+	if (scan_push(&s, prefix, strlen(prefix)) == 0)
+		scan_value(&s, fnv_update(FNV_BASIS, prefix, strlen(prefix)),
+		    0, 0);
 	free(s.path);
 	qsort(ctx->pos, ctx->npos, sizeof(*ctx->pos), pos_cmp);
 	return s.too_deep ? -1 : 0;
@@ -988,6 +999,27 @@ cfg_group_value(struct cfg_ctx *ctx, json_t *v, const char *path, gid_t *gid)
 	return 0;
 }
 
+/* Permissions of a socket file: a string of octal digits up to "0777". */
+static int
+cfg_mode_value(struct cfg_ctx *ctx, json_t *v, const char *path,
+    mode_t *out)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	unsigned long mode;
+	char *end;
+
+	errno = 0;
+	mode = strtoul(s, &end, 8);
+	if (*s == '\0' || *end != '\0' || errno != 0 || mode > 0777 ||
+	    strspn(s, "01234567") != strlen(s)) {
+		cfg_error(ctx, path, "must be a string of octal permissions "
+		    "from \"0\" to \"0777\", such as \"0660\"");
+		return -1;
+	}
+	*out = (mode_t)mode;
+	return 0;
+}
+
 /* An array of users (uids) or groups (gids), at most CFG_ACL_MAX. */
 static void
 cfg_id_list(struct cfg_ctx *ctx, json_t *obj, const char *path,
@@ -1037,9 +1069,6 @@ cfg_device_access(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	};
 	json_t *v;
 	char *sub;
-	const char *s;
-	char *end;
-	unsigned long mode;
 	uint64_t ms;
 	unsigned k;
 
@@ -1079,16 +1108,7 @@ cfg_device_access(struct cfg_ctx *ctx, json_t *obj, const char *path,
 	}
 	if ((v = json_object_get(obj, "socket_mode")) != NULL &&
 	    (sub = path_join(ctx, path, "socket_mode")) != NULL) {
-		s = json_is_string(v) ? json_string_value(v) : "";
-		errno = 0;
-		mode = strtoul(s, &end, 8);
-		if (*s == '\0' || *end != '\0' || errno != 0 || mode > 0777 ||
-		    strspn(s, "01234567") != strlen(s))
-			cfg_error(ctx, sub, "must be a string of octal "
-			    "permissions from \"0\" to \"0777\", such as "
-			    "\"0660\"");
-		else
-			dc->sock_mode = (mode_t)mode;
+		cfg_mode_value(ctx, v, sub, &dc->sock_mode);
 		free(sub);
 	}
 	cfg_id_list(ctx, obj, path, "allow_uids", false, dc->allow_uids,
@@ -1184,8 +1204,10 @@ cfg_cpus_read(struct cfg_ctx *ctx)
 	if (ctx->cpus_read)
 		return;
 	ctx->cpus_read = true;
-	if (sched_getaffinity(0, sizeof(ctx->affinity), &ctx->affinity) ==
-	    -1) {
+	if (start_affinity_kept)
+		ctx->affinity = start_affinity;
+	else if (sched_getaffinity(0, sizeof(ctx->affinity),
+	    &ctx->affinity) == -1) {
 		/* More CPUs than a cpu_set_t holds: every one we can
 		 * name is allowed. */
 		CPU_ZERO(&ctx->affinity);
@@ -1200,6 +1222,20 @@ cfg_cpus_read(struct cfg_ctx *ctx)
 		return;
 	buf[n] = '\0';
 	ctx->online_known = cpulist_parse(buf, &ctx->online) == 0;
+}
+
+void
+cfg_keep_affinity(void)
+{
+	int c;
+
+	if (sched_getaffinity(0, sizeof(start_affinity), &start_affinity) ==
+	    -1) {
+		CPU_ZERO(&start_affinity);
+		for (c = 0; c < CFG_CPU_MAX; c++)
+			CPU_SET(c, &start_affinity);
+	}
+	start_affinity_kept = true;
 }
 
 /* True if vhostd may run on cpu. */
@@ -1638,6 +1674,78 @@ done:
 	free(socks.slot);
 }
 
+/*
+ * "control_socket": false, a path (relative to runtime_dir), or an object
+ * of path, owner, group, mode and admin_group.  Its path may not be a
+ * device's socket.
+ */
+static void
+cfg_control(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg,
+    const char *rundir)
+{
+	struct cfg_control *c = &cfg->control;
+	const char *path = "control_socket", *s = CFG_CONTROL_NAME;
+	json_t *v, *obj = NULL;
+	size_t i;
+
+	c->enabled = true;
+	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
+	c->mode = 0600;
+	v = json_object_get(root, "control_socket");
+	if (json_is_false(v)) {
+		c->enabled = false;
+		return;
+	}
+	if (json_is_object(v)) {
+		obj = v;
+		/* Unknown keys are reported; the others are still read. */
+		(void)cfg_check_keys(ctx, obj, path, cfg_control_keys);
+		if (cfg_string(ctx, obj, path, "path", false, CFG_CONTROL_NAME,
+		    &s) == -1)
+			s = NULL;
+		path = "control_socket.path";
+	} else if (v != NULL && !json_is_string(v)) {
+		cfg_error(ctx, path, "must be a socket path, an object or "
+		    "false");
+		return;
+	} else if (v != NULL && cfg_string(ctx, root, "", "control_socket",
+	    false, CFG_CONTROL_NAME, &s) == -1)
+		s = NULL;
+	if (v == NULL && rundir != NULL &&
+	    strlen(rundir) + 1 + strlen(CFG_CONTROL_NAME) >= CFG_SOCK_MAX) {
+		/* The default does not fit: no control socket (vhostd says
+		 * so when it starts) rather than an error the file never
+		 * asked for. */
+		c->enabled = false;
+		c->too_long = true;
+		return;
+	}
+	if (s != NULL && cfg_socket(ctx, path, rundir, s, c->path) == 0)
+		for (i = 0; i < cfg->ndevs; i++)
+			if (strcmp(cfg->devs[i].socket, c->path) == 0)
+				cfg_error(ctx, path, "%s is also the socket of "
+				    "%s (devices[%zu])", c->path,
+				    cfg->devs[i].id, i);
+	if (obj == NULL)
+		return;
+	if ((v = json_object_get(obj, "owner")) != NULL)
+		cfg_user_value(ctx, v, "control_socket.owner", &c->uid, NULL);
+	if ((v = json_object_get(obj, "group")) != NULL)
+		cfg_group_value(ctx, v, "control_socket.group", &c->gid);
+	if ((v = json_object_get(obj, "admin_group")) != NULL &&
+	    cfg_group_value(ctx, v, "control_socket.admin_group",
+	    &c->admin_gid) == 0) {
+		c->admin_set = true;
+		c->mode = 0660;
+		if (json_is_string(v))
+			snprintf(c->admin_name, sizeof(c->admin_name), "%s",
+			    json_string_value(v));
+	}
+	if ((v = json_object_get(obj, "mode")) != NULL)
+		cfg_mode_value(ctx, v, "control_socket.mode", &c->mode);
+}
+
 /* Checks the root object and fills cfg from it. */
 static void
 cfg_root(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
@@ -1716,6 +1824,85 @@ cfg_root(struct cfg_ctx *ctx, json_t *root, struct vhostd_cfg *cfg)
 	if (!ctx->oom)
 		cfg_poll_assign(ctx, cfg, json_object_get(root, "poll_cores") !=
 		    NULL);
+	if (!ctx->oom)
+		cfg_control(ctx, root, cfg, rundir);
+}
+
+/* The errors of ctx in *errors; frees ctx's.  Returns NULL. */
+static struct vhostd_cfg *
+cfg_fail_ctx(struct cfg_ctx *ctx, char **errors)
+{
+	size_t i;
+
+	if (errors != NULL) {
+		if (ctx->oom)
+			err_add(ctx, 0, 0, NULL, "out of memory");
+		*errors = err_join(ctx);
+	}
+	for (i = 0; i < ctx->nerrs; i++)
+		free(ctx->errs[i].text);
+	free(ctx->errs);
+	free(ctx->pos);
+	errno = ctx->oom ? ENOMEM : EINVAL;
+	return NULL;
+}
+
+/*
+ * Checks root (whose positions ctx has indexed) and builds the
+ * configuration, which keeps root (the caller's reference) and has path
+ * `path`.  On error, root is released.
+ */
+static struct vhostd_cfg *
+cfg_finish(struct cfg_ctx *ctx, json_t *root, const char *path,
+    char **errors)
+{
+	struct vhostd_cfg *cfg;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		ctx->oom = true;
+		goto fail;
+	}
+	cfg_root(ctx, root, cfg);
+	if (ctx->nerrs > 0 || ctx->oom)
+		goto fail;
+	cfg->root = root;
+	free(ctx->pos);
+	free(ctx->errs);
+	if (errors != NULL)
+		*errors = NULL;
+	return cfg;
+fail:
+	cfg_free(cfg);
+	json_decref(root);
+	return cfg_fail_ctx(ctx, errors);
+}
+
+/* The text's own troubles: too long, a NUL byte.  0, or -1 reported. */
+static int
+cfg_text_check(struct cfg_ctx *ctx, const char *text, size_t len)
+{
+	const char *nul;
+	uint32_t line, col;
+	size_t i;
+
+	if (len > CFG_FILE_MAX) {
+		err_add(ctx, 0, 0, NULL, "too large (more than %d bytes)",
+		    CFG_FILE_MAX);
+		return -1;
+	}
+	/* jansson would take a NUL byte for the end of the text. */
+	if ((nul = memchr(text, '\0', len)) != NULL) {
+		line = col = 1;
+		for (i = 0; text + i < nul; i++, col++)
+			if (text[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		err_add(ctx, line, col, NULL, "NUL byte in the file");
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -1726,73 +1913,98 @@ static struct vhostd_cfg *
 cfg_parse(const char *text, size_t len, const char *name, char **errors)
 {
 	struct cfg_ctx ctx;
-	struct vhostd_cfg *cfg = NULL;
 	json_error_t jerr;
-	json_t *root = NULL;
-	const char *nul;
-	uint32_t line, col;
-	size_t i;
+	json_t *root;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.name = name;
 	ctx.text = text;
 	ctx.len = len;
-
-	if (len > CFG_FILE_MAX) {
-		err_add(&ctx, 0, 0, NULL, "too large (more than %d bytes)",
-		    CFG_FILE_MAX);
-		goto fail;
-	}
-	/* jansson would take a NUL byte for the end of the text. */
-	if ((nul = memchr(text, '\0', len)) != NULL) {
-		line = col = 1;
-		for (i = 0; text + i < nul; i++, col++)
-			if (text[i] == '\n') {
-				line++;
-				col = 0;
-			}
-		err_add(&ctx, line, col, NULL, "NUL byte in the file");
-		goto fail;
-	}
+	if (cfg_text_check(&ctx, text, len) == -1)
+		return cfg_fail_ctx(&ctx, errors);
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		err_add(&ctx, jerr.line > 0 ? (uint32_t)jerr.line : 1,
 		    jerr.column > 0 ? (uint32_t)jerr.column : 1, NULL, "%s",
 		    jerr.text);
-		goto fail;
+		return cfg_fail_ctx(&ctx, errors);
 	}
-	if (scan_text(&ctx) == -1 || ctx.oom)
-		goto fail;
+	if (scan_text(&ctx, "") == -1 || ctx.oom) {
+		json_decref(root);
+		return cfg_fail_ctx(&ctx, errors);
+	}
+	return cfg_finish(&ctx, root, name, errors);
+}
 
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
-	    (cfg->path = strdup(name)) == NULL) {
+struct vhostd_cfg *
+cfg_add_device(const struct vhostd_cfg *cur, const char *text, size_t len,
+    const char *name, char **errors)
+{
+	struct vhostd_cfg *cfg;
+	struct cfg_ctx ctx;
+	json_error_t jerr;
+	json_t *dev = NULL, *root = NULL, *devs;
+	char prefix[32];
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.name = name;
+	ctx.text = text;
+	ctx.len = len;
+	if (cfg_text_check(&ctx, text, len) == -1)
+		return cfg_fail_ctx(&ctx, errors);
+	dev = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (dev == NULL) {
+		err_add(&ctx, jerr.line > 0 ? (uint32_t)jerr.line : 1,
+		    jerr.column > 0 ? (uint32_t)jerr.column : 1, NULL, "%s",
+		    jerr.text);
+		return cfg_fail_ctx(&ctx, errors);
+	}
+	if ((root = json_deep_copy(cur->root)) == NULL ||
+	    (devs = json_object_get(root, "devices")) == NULL ||
+	    !json_is_array(devs)) {
 		ctx.oom = true;
 		goto fail;
 	}
-	cfg_root(&ctx, root, cfg);
-	if (ctx.nerrs > 0 || ctx.oom)
+	snprintf(prefix, sizeof(prefix), "devices[%zu]",
+	    json_array_size(devs));
+	if (!json_is_object(dev)) {
+		err_add(&ctx, 1, 1, prefix, "must be an object");
 		goto fail;
-
-	json_decref(root);
-	free(ctx.pos);
-	free(ctx.errs);
-	if (errors != NULL)
-		*errors = NULL;
+	}
+	if (scan_text(&ctx, prefix) == -1 || ctx.oom ||
+	    json_array_append(devs, dev) == -1)
+		goto fail;
+	json_decref(dev);
+	cfg = cfg_finish(&ctx, root, cur->path, errors);
 	return cfg;
 fail:
-	cfg_free(cfg);
+	json_decref(dev);
 	json_decref(root);
-	if (errors != NULL) {
-		if (ctx.oom)
-			err_add(&ctx, 0, 0, NULL, "out of memory");
-		*errors = err_join(&ctx);
+	return cfg_fail_ctx(&ctx, errors);
+}
+
+int
+cfg_forget_device(struct vhostd_cfg *cfg, const char *id)
+{
+	json_t *devs, *d, *v;
+	size_t i;
+
+	for (i = 0; i < cfg->ndevs; i++)
+		if (strcmp(cfg->devs[i].id, id) == 0) {
+			free(cfg->devs[i].priv);
+			memmove(&cfg->devs[i], &cfg->devs[i + 1],
+			    (cfg->ndevs - i - 1) * sizeof(cfg->devs[0]));
+			cfg->ndevs--;
+			break;
+		}
+	devs = cfg->root != NULL ? json_object_get(cfg->root, "devices") :
+	    NULL;
+	json_array_foreach(devs, i, d) {
+		v = json_object_get(d, "id");
+		if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+			return json_array_remove(devs, i);
 	}
-	for (i = 0; i < ctx.nerrs; i++)
-		free(ctx.errs[i].text);
-	free(ctx.errs);
-	free(ctx.pos);
-	errno = ctx.oom ? ENOMEM : EINVAL;
-	return NULL;
+	return -1;
 }
 
 /* *errors: the one error "NAME: message", or NULL if out of memory. */
@@ -1868,6 +2080,7 @@ cfg_free(struct vhostd_cfg *cfg)
 		free(cfg->devs[i].priv);
 	free(cfg->devs);
 	free(cfg->path);
+	json_decref(cfg->root);
 	free(cfg);
 }
 

@@ -25,6 +25,8 @@
 #define CFG_SOCK_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
 #define CFG_DEFAULT_PATH	"/etc/vhostd/vhostd.json"
 #define CFG_DEFAULT_RUNDIR	"/run/vhostd"
+#define CFG_CONTROL_NAME	"control.sock"	/* in runtime_dir */
+#define CFG_DEFAULT_CONTROL	CFG_DEFAULT_RUNDIR "/" CFG_CONTROL_NAME
 
 #define CFG_ACL_MAX	64	/* entries of allow_uids, allow_gids */
 #define CFG_CPU_MAX	CPU_SETSIZE	/* CPU numbers are below this */
@@ -73,8 +75,27 @@ struct dev_cfg {
 	uint32_t		 adaptive_idle_us;
 };
 
+/*
+ * The control socket for vhostctl(8): where, its file's owner, group and
+ * mode, and the group whose members may use it besides root.
+ */
+struct cfg_control {
+	bool			 enabled;	/* "control_socket": false */
+	bool			 too_long;	/* not given, and the default
+						   path would be too long */
+	char			 path[CFG_SOCK_MAX];
+	uid_t			 uid;		/* -1: the user vhostd runs as */
+	gid_t			 gid;		/* -1: admin_group, else vhostd's */
+	mode_t			 mode;
+	bool			 admin_set;
+	gid_t			 admin_gid;
+	char			 admin_name[CFG_NAME_MAX];	/* "" if a gid */
+};
+
 struct vhostd_cfg {
 	char			*path;		/* as given */
+	json_t			*root;		/* the file's JSON, for
+						   cfg_add_device */
 	char			 runtime_dir[PATH_MAX];
 	int			 log_level;	/* LOG_*; LOG_NOTICE if unset */
 	bool			 log_level_set;
@@ -97,6 +118,7 @@ struct vhostd_cfg {
 	bool			 has_poll_set;
 	cpu_set_t		 poll_set;
 	cpu_set_t		 main_set;
+	struct cfg_control	 control;
 	struct dev_cfg		*devs;
 	size_t			 ndevs;
 };
@@ -113,11 +135,29 @@ struct vhostd_cfg *cfg_load(const char *path, char **errors);
 struct vhostd_cfg *cfg_load_string(const char *text, const char *name,
 	    char **errors);
 
+/*
+ * vhostctl add: the configuration cur with one more device, the JSON
+ * object in text (from the file `name`), checked as if it stood last in
+ * cur's "devices": the same parser, the same checks against the other
+ * devices.  Errors are as for cfg_load, placed in text and naming the
+ * device's path "devices[N]".  The result's path is cur's.
+ */
+struct vhostd_cfg *cfg_add_device(const struct vhostd_cfg *cur,
+	    const char *text, size_t len, const char *name, char **errors);
+
+/* Takes the device `id` out of cfg->root's "devices" (vhostctl remove),
+ * so that a later cfg_add_device no longer sees it.  0, or -1 if none. */
+int	cfg_forget_device(struct vhostd_cfg *cfg, const char *id);
+
 void	cfg_free(struct vhostd_cfg *cfg);
 
 /* The kernel's list of online CPUs, which poll cores must be in (a
  * variable so that tests can give a file of their own). */
 extern const char *cfg_cpu_online;
+
+/* Remembers the CPU affinity vhostd has now, before main leaves the poll
+ * cores: the poll cores of later loads (reload) are checked against it. */
+void	cfg_keep_affinity(void);
 
 /* "interrupt", "poll" or "adaptive". */
 const char *cfg_datapath_name(enum cfg_datapath dp);

@@ -62,14 +62,15 @@ struct zombie {
 static struct zombie	*zombies;
 static size_t		 nzombies, zombies_cap;
 
-static struct inst	*all_insts;
+static struct inst *const *all_insts;
 static size_t		 n_all_insts;
+static void		(*stats_hook)(struct inst *);
 
 static void inst_worker_readable(evutil_socket_t, short, void *);
 static void inst_worker_lost(struct inst *, const char *);
 static int inst_worker_spawn(struct inst *);
 
-static uint64_t
+uint64_t
 inst_now_ms(void)
 {
 	struct timespec ts;
@@ -95,7 +96,7 @@ inst_set_self_exe(int fd)
 }
 
 void
-inst_set_table(struct inst *insts, size_t n)
+inst_set_table(struct inst *const *insts, size_t n)
 {
 	all_insts = insts;
 	n_all_insts = n;
@@ -180,17 +181,18 @@ describe_status(int status, char *buf, size_t len)
  * find a live worker that died before its channel said so.
  */
 void
-inst_child_reaped(struct inst *insts, size_t n, pid_t pid, int status)
+inst_child_reaped(pid_t pid, int status)
 {
+	struct inst *in;
 	char what[128];
 	size_t i;
 
 	describe_status(status, what, sizeof(what));
-	for (i = 0; i < n; i++) {
-		if (insts[i].wstate != W_NONE && insts[i].wpid == pid) {
-			log_warnx("%s: worker %d %s", insts[i].id, (int)pid,
-			    what);
-			inst_worker_lost(&insts[i], NULL);
+	for (i = 0; i < n_all_insts; i++) {
+		in = all_insts[i];
+		if (in->wstate != W_NONE && in->wpid == pid) {
+			log_warnx("%s: worker %d %s", in->id, (int)pid, what);
+			inst_worker_lost(in, NULL);
 			break;
 		}
 	}
@@ -238,6 +240,7 @@ inst_worker_stop(struct inst *in, bool expected)
 	zombie_add(in->wpid, in->id, expected);
 	in->wpid = -1;
 	in->wstate = W_NONE;
+	in->stats_valid = false;
 	if (in->dev_started && in->ops->main_worker_gone != NULL)
 		in->ops->main_worker_gone(in);
 }
@@ -588,6 +591,18 @@ inst_worker_readable(evutil_socket_t fd, short ev, void *arg)
 			}
 			in->ops->main_msg(in, &m.dev.msg);
 			break;
+		case IPC_STATS:
+			if (m.stats.nq != in->ops->num_queues) {
+				inst_worker_lost(in, "sent counters of another "
+				    "number of queues");
+				return;
+			}
+			in->stats = m.stats;
+			in->stats_valid = true;
+			in->stats_pid = in->wpid;
+			if (stats_hook != NULL)
+				stats_hook(in);
+			break;
 		case IPC_LOG:
 			m.log.text[IPC_LOG_MAX - 1] = '\0';
 			if (m.log.prio < LOG_EMERG || m.log.prio > LOG_DEBUG)
@@ -601,6 +616,95 @@ inst_worker_readable(evutil_socket_t fd, short ev, void *arg)
 			return;
 		}
 	}
+}
+
+void
+inst_set_stats_hook(void (*hook)(struct inst *))
+{
+	stats_hook = hook;
+}
+
+int
+inst_stats_request(struct inst *in, uint32_t seq)
+{
+	struct ipc_stats_req r = { .type = IPC_STATS_REQ, .seq = seq };
+
+	if (in->wstate != W_READY)
+		return -1;
+	if (inst_worker_send(in, &r, sizeof(r), NULL, 0) == -1)
+		return -1;
+	return in->wstate == W_READY ? 0 : -1;
+}
+
+void
+inst_worker_log_level(struct inst *in, int level)
+{
+	struct ipc_log_level m = { .type = IPC_LOG_LEVEL, .level = level };
+
+	(void)inst_worker_send(in, &m, sizeof(m), NULL, 0);
+}
+
+const char *
+inst_state(const struct inst *in)
+{
+	if (in->failed_until != 0 && inst_now_ms() < in->failed_until)
+		return "failed";
+	if (in->conn_fd == -1)
+		return "waiting";
+	if (in->wstate == W_NONE)
+		return "restarting";
+	if (in->wstate == W_READY) {
+		unsigned i;
+
+		for (i = 0; i < in->ops->num_queues; i++)
+			if (in->vr[i].running)
+				return "running";
+	}
+	return "connected";
+}
+
+int
+inst_worker_restart(struct inst *in, char *why, size_t len)
+{
+	unsigned i;
+
+	if (in->conn_fd == -1) {
+		if (in->failed_until != 0) {
+			in->failed_until = 0;
+			in->restarts = 0;
+			log_msg(LOG_NOTICE, "%s: failed device let off its hold "
+			    "(vhostctl restart): front-ends are taken again",
+			    in->id);
+			if (in->cfg->connect && in->listen_timer != NULL)
+				inst_timer_ms(in->listen_timer, 0);
+			return 0;
+		}
+		snprintf(why, len, "device '%s' has no worker: no front-end "
+		    "is connected", in->id);
+		return -1;
+	}
+	log_msg(LOG_NOTICE, "%s: restarting its worker (vhostctl restart)",
+	    in->id);
+	evtimer_del(in->restart_timer);
+	in->restarts = 0;
+	for (i = 0; i < DEV_MAX_QUEUES; i++)
+		if (in->vr[i].running)
+			in->vr[i].resume = true;
+	if (in->waiting) {
+		/* As after a death: the stop goes to the next worker. */
+		struct timeval wt = { INST_WORKER_TIMEOUT_S, 0 };
+
+		in->stop_pending = true;
+		evtimer_add(in->wait_timer, &wt);
+	}
+	inst_worker_stop(in, true);
+	if (inst_worker_spawn(in) == -1) {
+		inst_conn_close(in, "its worker cannot be restarted");
+		snprintf(why, len, "device '%s': its worker cannot be "
+		    "started again (see the log)", in->id);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -682,6 +786,7 @@ inst_worker_spawn(struct inst *in)
 	in->wfd = sv[0];
 	in->wpid = pid;
 	in->wstate = W_STARTING;
+	in->wstart_ms = inst_now_ms();
 	in->wev = event_new(in->base, in->wfd, EV_READ | EV_PERSIST,
 	    inst_worker_readable, in);
 	if (in->wev == NULL || event_add(in->wev, NULL) == -1) {
@@ -824,6 +929,7 @@ inst_conn_open(struct inst *in, int fd)
 		return -1;
 	}
 	in->n_conns++;
+	in->conn_ms = inst_now_ms();
 	in->failed_until = 0;
 	in->restarts = 0;
 	log_info("%s: front-end pid %d uid %u connected", in->id,
@@ -910,88 +1016,20 @@ later:
 
 
 /*
- * Binds the listening socket at path.  A socket file left by a vhostd that
- * is gone is replaced; one that still answers is someone else's.
+ * Binds the listening socket at path, made as the device's own socket
+ * (socket_owner, socket_group, socket_mode; by default owned by the user
+ * vhostd runs as, who must be able to remove it at exit).
  */
 static int
 inst_bind(struct inst *in, const char *path, int type)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-	uid_t uid;
-	gid_t gid;
-	int fd, probe, r;
+	uid_t uid = in->cfg->sock_uid != (uid_t)-1 ? in->cfg->sock_uid :
+	    run_uid;
+	gid_t gid = in->cfg->sock_gid != (gid_t)-1 ? in->cfg->sock_gid :
+	    run_gid;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_warnx("%s: socket path %s is too long", in->id, path);
-		return -1;
-	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (util_mkdir_parent(sun.sun_path, 0755) == -1) {
-		log_warn("%s: creating the directory of %s", in->id,
-		    sun.sun_path);
-		return -1;
-	}
-	if (lstat(sun.sun_path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			log_warnx("%s: %s exists and is not a socket", in->id,
-			    sun.sun_path);
-			return -1;
-		}
-		probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
-		    sizeof(sun)) == 0) {
-			close(probe);
-			log_warnx("%s: %s is in use by another process",
-			    in->id, sun.sun_path);
-			return -1;
-		}
-		if (probe != -1)
-			close(probe);
-		if (unlink(sun.sun_path) == -1) {
-			log_warn("%s: removing stale socket %s", in->id,
-			    sun.sun_path);
-			return -1;
-		}
-	}
-	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("%s: socket", in->id);
-		return -1;
-	}
-	/* Born with no permissions, so that nobody connects before the
-	 * configured ones are in place. */
-	old = umask(0777);
-	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (r == -1) {
-		log_warn("%s: bind %s", in->id, sun.sun_path);
-		close(fd);
-		return -1;
-	}
-	/* Owned by the configured owner, else by the user vhostd will run
-	 * as, who must be able to remove it at exit. */
-	uid = in->cfg->sock_uid != (uid_t)-1 ? in->cfg->sock_uid : run_uid;
-	gid = in->cfg->sock_gid != (gid_t)-1 ? in->cfg->sock_gid : run_gid;
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    chown(sun.sun_path, uid, gid) == -1) {
-		log_warn("%s: setting the owner of %s", in->id, sun.sun_path);
-		goto fail;
-	}
-	if (chmod(sun.sun_path, in->cfg->sock_mode) == -1) {
-		log_warn("%s: setting the mode of %s", in->id, sun.sun_path);
-		goto fail;
-	}
-	if (listen(fd, 16) == -1) {
-		log_warn("%s: listen on %s", in->id, sun.sun_path);
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	unlink(sun.sun_path);
-	return -1;
+	return util_listen_unix(in->id, path, type, uid, gid,
+	    in->cfg->sock_mode);
 }
 
 static int
@@ -1022,25 +1060,36 @@ int
 inst_setup(struct inst *in, const struct dev_cfg *dc, struct event_base *base)
 {
 	char err[256];
+	size_t size = dc->ops->cfg_size > 0 ? dc->ops->cfg_size : 1;
+	const void *src = dc->priv;
 
 	memset(in, 0, sizeof(*in));
-	in->cfg = dc;
+	in->dc = *dc;
+	in->dc.priv = malloc(size);
+	in->parsed = malloc(size);
+	dc = in->cfg = &in->dc;
 	in->ops = dc->ops;
 	in->id = dc->id;
 	in->base = base;
 	in->listen_fd = in->conn_fd = in->wfd = in->backend_fd = -1;
 	in->area_fd = -1;
 	in->wpid = -1;
+	if (in->dc.priv == NULL || in->parsed == NULL) {
+		log_warn("%s: its configuration", in->id);
+		return -1;
+	}
+	memcpy(in->dc.priv, src, size);
+	memcpy(in->parsed, src, size);
 	in->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
 	in->wlog_rl = (struct log_ratelimit){ 5, 200, 0, 0, 0 };
 	vu_state_init(in);
-	if (in->ops->open != NULL && in->ops->open(dc->priv, in->host_fds,
+	if (in->ops->open != NULL && in->ops->open(in->dc.priv, in->host_fds,
 	    &in->n_host_fds, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", in->id, err);
 		return -1;
 	}
 	if (in->ops->config_space != NULL)
-		in->ops->config_space(dc->priv, in->config_space);
+		in->ops->config_space(in->dc.priv, in->config_space);
 	if (!dc->connect && inst_listen(in) == -1)
 		return -1;
 	if (in->ops->main_start != NULL) {
@@ -1125,6 +1174,27 @@ inst_teardown(struct inst *in)
 	for (i = 0; i < in->n_host_fds; i++)
 		close(in->host_fds[i]);
 	in->n_host_fds = 0;
+	free(in->dc.priv);
+	free(in->parsed);
+	in->dc.priv = in->parsed = NULL;
+}
+
+bool
+inst_same_cfg(const struct inst *in, const struct dev_cfg *dc)
+{
+	struct dev_cfg a, b;
+
+	if (in->parsed == NULL || dc->ops != in->ops)
+		return false;
+	/* Both were zeroed before they were filled (calloc'ed, or copied
+	 * from such): padding compares equal.  Where an entry stands in
+	 * the list does not matter. */
+	a = in->dc;
+	b = *dc;
+	a.priv = b.priv = NULL;
+	a.index = b.index = 0;
+	return memcmp(&a, &b, sizeof(a)) == 0 &&
+	    memcmp(in->parsed, dc->priv, in->ops->cfg_size) == 0;
 }
 
 /* ---- main side of devices (device.h) ---- */
@@ -1198,13 +1268,16 @@ dev_inst_next(const struct inst *prev)
 {
 	size_t i;
 
-	if (all_insts == NULL || n_all_insts == 0)
-		return NULL;
+	i = 0;
+	if (prev != NULL) {
+		while (i < n_all_insts && all_insts[i] != prev)
+			i++;
+		i++;
+	}
 	/* Entries not set up yet (ops NULL) are skipped. */
-	i = prev == NULL ? 0 : (size_t)(prev - all_insts) + 1;
 	for (; i < n_all_insts; i++)
-		if (all_insts[i].ops != NULL)
-			return &all_insts[i];
+		if (all_insts[i]->ops != NULL)
+			return all_insts[i];
 	return NULL;
 }
 

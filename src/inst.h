@@ -17,6 +17,7 @@
 
 #include "cfg.h"
 #include "device.h"
+#include "ipc.h"
 #include "memtab.h"
 #include "vu_proto.h"
 
@@ -48,7 +49,12 @@ enum worker_state {
 };
 
 struct inst {
-	const struct dev_cfg	*cfg;
+	/* Its own copy of its "devices" entry (dc.priv too: the open hook
+	 * may change it), and the entry as parsed, before that, which a
+	 * reload compares with the file's (inst_same_cfg). */
+	struct dev_cfg		 dc;
+	void			*parsed;
+	const struct dev_cfg	*cfg;		/* &dc */
 	const struct dev_ops	*ops;
 	const char		*id;
 	struct event_base	*base;
@@ -76,6 +82,7 @@ struct inst {
 	uid_t			 peer_uid;
 	struct vu_rx		 rx;
 	unsigned		 n_conns;	/* served since start */
+	uint64_t		 conn_ms;	/* when it connected */
 
 	/* What the front-end negotiated. */
 	uint64_t		 features;
@@ -94,6 +101,13 @@ struct inst {
 	pid_t			 wpid;
 	int			 wfd;
 	struct event		*wev;
+	uint64_t		 wstart_ms;	/* when it was started */
+
+	/* Its counters (vhostctl stats), as it last sent them: seq is the
+	 * STATS_REQ they answer, pid the worker that sent them. */
+	struct ipc_stats	 stats;
+	bool			 stats_valid;
+	pid_t			 stats_pid;
 
 	/* A front-end message that waits for the worker (GET_VRING_BASE). */
 	bool			 waiting;
@@ -145,9 +159,15 @@ void	vu_worker_back(struct inst *in);
 const char *vu_validate(const struct inst *in, const struct vu_msg *m);
 
 /* inst.c: lifecycle and the worker, in main. */
+/* Sets up the instance of dc (copied: dc may go), its socket and host
+ * resources; 0, or -1 after logging why (inst_teardown undoes what was
+ * done). */
 int	inst_setup(struct inst *in, const struct dev_cfg *dc,
 	    struct event_base *base);
 void	inst_teardown(struct inst *in);
+/* True if dc is the configuration in was set up from (a reload keeps
+ * it running). */
+bool	inst_same_cfg(const struct inst *in, const struct dev_cfg *dc);
 void	inst_conn_close(struct inst *in, const char *why);
 int	inst_worker_send(struct inst *in, const void *msg, size_t len,
 	    const int *fds, unsigned nfds);
@@ -163,13 +183,29 @@ void	inst_area_adopt(struct inst *in, int fd, uint64_t size,
 /* Replaces the worker by a fresh one that maps the current area (no ring
  * may be running). */
 void	inst_worker_renew(struct inst *in);
+/*
+ * vhostctl restart: replaces the worker now, as after its death but with
+ * no back-off and not counted against the device; the new one resumes
+ * the rings.  A failed device is let off its hold.  Returns 0, or -1 with
+ * a reason in why (no front-end is connected).
+ */
+int	inst_worker_restart(struct inst *in, char *why, size_t len);
+/* Asks the worker for its counters (answered by IPC_STATS, which calls
+ * the hook set with inst_set_stats_hook).  0, or -1 if no worker runs. */
+int	inst_stats_request(struct inst *in, uint32_t seq);
+void	inst_set_stats_hook(void (*hook)(struct inst *));
+/* Tells the worker (if any) the new log level. */
+void	inst_worker_log_level(struct inst *in, int level);
+/* "waiting", "connected", "running", "restarting" or "failed". */
+const char *inst_state(const struct inst *in);
+uint64_t inst_now_ms(void);
 void	inst_set_self_exe(int fd);
-/* Every instance, for dev_inst_next (set before the first inst_setup). */
-void	inst_set_table(struct inst *insts, size_t n);
+/* Every instance, in configuration order, for dev_inst_next and
+ * inst_child_reaped (the caller keeps the array current). */
+void	inst_set_table(struct inst *const *insts, size_t n);
 void	inst_set_seccomp_log(bool on);
 void	inst_set_run_as(uid_t uid, gid_t gid);
-void	inst_child_reaped(struct inst *insts, size_t n, pid_t pid,
-	    int status);
+void	inst_child_reaped(pid_t pid, int status);
 size_t	inst_zombie_count(void);
 
 #endif

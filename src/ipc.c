@@ -33,6 +33,9 @@ static const struct {
 	[IPC_LOG] =		{ "LOG", sizeof(struct ipc_log) },
 	[IPC_SECCOMP] =		{ "SECCOMP", sizeof(struct ipc_seccomp) },
 	[IPC_DEV] =		{ "DEV", sizeof(struct ipc_dev) },
+	[IPC_STATS_REQ] =	{ "STATS_REQ", sizeof(struct ipc_stats_req) },
+	[IPC_STATS] =		{ "STATS", sizeof(struct ipc_stats) },
+	[IPC_LOG_LEVEL] =	{ "LOG_LEVEL", sizeof(struct ipc_log_level) },
 };
 
 const char *

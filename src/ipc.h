@@ -16,8 +16,9 @@
 
 #include "device.h"
 #include "memtab.h"
+#include "virtq.h"
 
-#define IPC_VERSION	4
+#define IPC_VERSION	5
 #define IPC_FD		3	/* the worker's end, at exec */
 #define IPC_MAX_FDS	(MEMTAB_MAX_REGIONS)
 #define IPC_LOG_MAX	512
@@ -37,6 +38,9 @@ enum ipc_type {
 	IPC_LOG,		/* w->m: one log line */
 	IPC_SECCOMP,		/* w->m: the filter trapped a system call */
 	IPC_DEV,		/* both: the device's own message; m->w: fd? */
+	IPC_STATS_REQ,		/* m->w: send your counters */
+	IPC_STATS,		/* w->m: the counters (answers STATS_REQ) */
+	IPC_LOG_LEVEL,		/* m->w: log at this level from now on */
 	IPC_TYPE_MAX
 };
 
@@ -141,6 +145,34 @@ struct ipc_dev {
 	struct dev_msg	msg;
 };
 
+struct ipc_stats_req {
+	uint32_t	type;
+	uint32_t	seq;		/* echoed in the answer */
+};
+
+/* One queue's counters since the worker started (virtq.h). */
+struct ipc_queue_stats {
+	uint64_t	requests;
+	uint64_t	bytes_out;	/* from the guest */
+	uint64_t	bytes_in;	/* to the guest */
+	uint64_t	errors;
+	uint64_t	signals;	/* call eventfd writes */
+	uint64_t	lat[VQ_LAT_BUCKETS];
+};
+
+struct ipc_stats {
+	uint32_t	type;
+	uint32_t	seq;
+	uint32_t	nq;		/* entries of q in use */
+	uint32_t	pad;
+	struct ipc_queue_stats q[DEV_MAX_QUEUES];
+};
+
+struct ipc_log_level {
+	uint32_t	type;
+	int32_t		level;		/* LOG_ERR .. LOG_DEBUG */
+};
+
 union ipc_msg {
 	uint32_t		type;
 	struct ipc_hello	hello;
@@ -154,6 +186,9 @@ union ipc_msg {
 	struct ipc_log		log;
 	struct ipc_seccomp	seccomp;
 	struct ipc_dev		dev;
+	struct ipc_stats_req	stats_req;
+	struct ipc_stats	stats;
+	struct ipc_log_level	log_level;
 };
 
 /* Sends one message with nfds fds (copies: the caller keeps its fds).

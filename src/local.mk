@@ -9,6 +9,8 @@ src_libvhostd_a_SOURCES = \
 	src/virtq.c src/virtq.h \
 	src/vu_proto.h src/vu.c \
 	src/inst.c src/inst.h \
+	src/devset.c src/devset.h \
+	src/ctl.c src/ctl_cmd.c src/ctl.h \
 	src/ipc.c src/ipc.h \
 	src/worker.c src/worker.h \
 	src/util.c src/util.h \
@@ -22,3 +24,8 @@ AM_CFLAGS += $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(SECCOMP_CFLAGS) \
 sbin_PROGRAMS += src/vhostd
 src_vhostd_SOURCES = src/vhostd.c
 src_vhostd_LDADD = $(VHOSTD_LIBS)
+
+# The administrator's client of main's control socket (vhostctl(8)).
+sbin_PROGRAMS += src/vhostctl
+src_vhostctl_SOURCES = src/vhostctl.c
+src_vhostctl_LDADD = $(JANSSON_LIBS)

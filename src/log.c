@@ -18,6 +18,9 @@ static bool		 log_stderr = true;
 static int		 log_level = LOG_NOTICE;
 static log_sink_fn	 log_sink;
 static const char	*log_ident = "vhostd";
+/* log_capture: warnings and errors also go here, whatever the level. */
+static char		*cap_buf;
+static size_t		 cap_len, cap_used;
 
 static const struct {
 	const char	*name;
@@ -100,14 +103,42 @@ log_emit(int prio, const char *msg)
 }
 
 void
+log_capture(char *buf, size_t len)
+{
+	cap_buf = len > 0 ? buf : NULL;
+	cap_len = len;
+	cap_used = 0;
+	if (cap_buf != NULL)
+		cap_buf[0] = '\0';
+}
+
+/* Appends a warning or error to the capture buffer, one line each. */
+static void
+log_capture_add(int prio, const char *msg)
+{
+	int n;
+
+	if (cap_buf == NULL || prio > LOG_WARNING || cap_used >= cap_len - 1)
+		return;
+	n = snprintf(cap_buf + cap_used, cap_len - cap_used, "%s%s",
+	    cap_used > 0 ? "\n" : "", msg);
+	if (n > 0)
+		cap_used += (size_t)n;
+	if (cap_used >= cap_len)
+		cap_used = cap_len - 1;
+}
+
+void
 log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	char buf[1024];
 
-	if (prio > log_level)
+	if (prio > log_level && (cap_buf == NULL || prio > LOG_WARNING))
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	log_emit(prio, buf);
+	log_capture_add(prio, buf);
+	if (prio <= log_level)
+		log_emit(prio, buf);
 }
 
 void
@@ -129,12 +160,14 @@ log_verr(int prio, const char *fmt, va_list ap)
 	int saved = errno;
 	size_t n;
 
-	if (prio > log_level)
+	if (prio > log_level && (cap_buf == NULL || prio > LOG_WARNING))
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	snprintf(buf + n, sizeof(buf) - n, ": %s", strerror(saved));
-	log_emit(prio, buf);
+	log_capture_add(prio, buf);
+	if (prio <= log_level)
+		log_emit(prio, buf);
 	errno = saved;
 }
 

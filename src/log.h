@@ -26,6 +26,11 @@ void	log_set_sink(log_sink_fn sink);
 int	log_level_parse(const char *name);	/* -1 if unknown */
 const char *log_level_name(int level);
 
+/* From now until log_capture(NULL, 0), warnings and errors are also
+ * appended to buf (len bytes, NUL-terminated, one per line), even those
+ * below the level: main returns them to vhostctl. */
+void	log_capture(char *buf, size_t len);
+
 void	log_msg(int prio, const char *fmt, ...) LOG_PRINTF(2, 3);
 void	log_vmsg(int prio, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
 void	log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);

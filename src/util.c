@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Small helpers shared by main's modules and the workers: directory
- * creation for the runtime directory and socket paths, the event base.
+ * creation for the runtime directory and socket paths, listening sockets,
+ * the event base.
  */
 #include "config.h"
 
@@ -9,10 +10,14 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
+#include "log.h"
 #include "util.h"
 
 /*
@@ -75,4 +80,97 @@ util_mkdir_parent(const char *path, mode_t mode)
 		return 0;
 	*slash = '\0';
 	return util_mkdir_p(buf, mode);
+}
+
+/*
+ * A socket file at path: 1 if a process listens on it, 0 if it is stale
+ * (nothing listens, or that cannot be told, as before this check).
+ * Non-blocking, so that it never waits on a peer whose backlog is full
+ * (that one is in use).
+ */
+static int
+util_sock_in_use(const struct sockaddr_un *sun, int type)
+{
+	int probe, r;
+
+	probe = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (probe == -1)
+		return 0;
+	r = connect(probe, (const struct sockaddr *)sun, sizeof(*sun));
+	if (r == 0 || errno == EAGAIN || errno == EINPROGRESS)
+		r = 1;
+	else
+		r = 0;
+	close(probe);
+	return r;
+}
+
+int
+util_listen_unix(const char *who, const char *path, int type, uid_t uid,
+    gid_t gid, mode_t mode)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("%s: socket path %s is too long", who, path);
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (util_mkdir_parent(sun.sun_path, 0755) == -1) {
+		log_warn("%s: creating the directory of %s", who, sun.sun_path);
+		return -1;
+	}
+	if (lstat(sun.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("%s: %s exists and is not a socket", who,
+			    sun.sun_path);
+			return -1;
+		}
+		if (util_sock_in_use(&sun, type) != 0) {
+			log_warnx("%s: %s is in use by another process", who,
+			    sun.sun_path);
+			return -1;
+		}
+		if (unlink(sun.sun_path) == -1) {
+			log_warn("%s: removing stale socket %s", who,
+			    sun.sun_path);
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("%s: socket", who);
+		return -1;
+	}
+	/* Born with no permissions, so that nobody connects before the
+	 * configured ones are in place. */
+	old = umask(0777);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r == -1) {
+		log_warn("%s: bind %s", who, sun.sun_path);
+		close(fd);
+		return -1;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(sun.sun_path, uid, gid) == -1) {
+		log_warn("%s: setting the owner of %s", who, sun.sun_path);
+		goto fail;
+	}
+	if (chmod(sun.sun_path, mode) == -1) {
+		log_warn("%s: setting the mode of %s", who, sun.sun_path);
+		goto fail;
+	}
+	if (listen(fd, 16) == -1) {
+		log_warn("%s: listen on %s", who, sun.sun_path);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	unlink(sun.sun_path);
+	return -1;
 }

@@ -18,4 +18,14 @@ int	util_mkdir_parent(const char *path, mode_t mode);
  * environment's EVENT_* variables say; NULL if libevent has none. */
 struct event_base *util_event_base(void);
 
+/*
+ * Binds and listens on a UNIX socket of `type` at path, non-blocking and
+ * close-on-exec, with owner uid and group gid (-1: left) and mode; the
+ * file exists with no permissions until then.  A socket file nobody
+ * listens on is replaced, one in use is not.  Returns the fd, or -1 after
+ * logging why, each line starting with `who`.
+ */
+int	util_listen_unix(const char *who, const char *path, int type,
+	    uid_t uid, gid_t gid, mode_t mode);
+
 #endif

@@ -28,6 +28,8 @@
 #include <event2/event.h>
 
 #include "cfg.h"
+#include "ctl.h"
+#include "devset.h"
 #include "inst.h"
 #include "ipc.h"
 #include "log.h"
@@ -44,8 +46,6 @@
 #define NOFILE_MARGIN		64
 
 static struct event_base	*base;
-static struct inst		*insts;
-static size_t			 ninsts;
 static bool			 foreground;
 static int			 report_fd = -1;	/* see main_seccomp_report */
 
@@ -271,11 +271,18 @@ on_stop(evutil_socket_t sig, short ev, void *arg)
 	event_base_loopbreak(base);
 }
 
+/* SIGHUP: reload the configuration; what it did (or why it was
+ * refused) is logged by devset_reload. */
 static void
 on_hup(evutil_socket_t sig, short ev, void *arg)
 {
-	log_msg(LOG_NOTICE, "SIGHUP ignored: this vhostd does not reload "
-	    "its configuration; restart it to apply changes");
+	struct devset_report r;
+	char *errors = NULL;
+
+	log_msg(LOG_NOTICE, "received SIGHUP");
+	if (devset_reload(&r, &errors) == 0)
+		devset_report_free(&r);
+	free(errors);
 }
 
 static void
@@ -285,7 +292,7 @@ reap(void)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		inst_child_reaped(insts, ninsts, pid, status);
+		inst_child_reaped(pid, status);
 }
 
 static void
@@ -297,11 +304,10 @@ on_chld(evutil_socket_t sig, short ev, void *arg)
 static void
 shutdown_all(void)
 {
-	size_t i;
 	int waited = 0;
 
-	for (i = 0; i < ninsts; i++)
-		inst_teardown(&insts[i]);
+	ctl_close();
+	devset_stop();
 	/* Every worker was killed; collect them, but do not hang on a
 	 * process stuck in the kernel. */
 	while (inst_zombie_count() > 0 && waited < SHUTDOWN_REAP_MS) {
@@ -324,10 +330,11 @@ main(int argc, char *argv[])
 	struct event *sig_term, *sig_int, *sig_chld, *sig_hup;
 	struct sandbox_creds creds;
 	bool check = false, seccomp_log = false;
+	size_t ndevs;
 
 	int ch, verbose = 0, level, self, rc = 0;
 	char *errors, user[64], err[256];
-	size_t i;
+	char cwd[PATH_MAX], abspath[PATH_MAX + 256];
 
 	if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
 		return worker_main(argc, argv);
@@ -366,6 +373,11 @@ main(int argc, char *argv[])
 	}
 
 	log_init(true, LOG_NOTICE + verbose, "vhostd");
+	/* A reload reads the file again, after daemon(3) went to "/". */
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+	    snprintf(abspath, sizeof(abspath), "%s/%s", cwd, path) <
+	    (int)sizeof(abspath))
+		path = abspath;
 	if ((cfg = cfg_load(path, &errors)) == NULL) {
 		fprintf(stderr, "%s\n", errors);
 		free(errors);
@@ -389,6 +401,7 @@ main(int argc, char *argv[])
 	log_init(true, level, "vhostd");
 	/* Before any fd is opened for the devices. */
 	raise_nofile(cfg->ndevs);
+	cfg_keep_affinity();
 	if (leave_poll_cores(cfg) == -1) {
 		cfg_free(cfg);
 		return 1;
@@ -419,19 +432,17 @@ main(int argc, char *argv[])
 	if ((base = util_event_base()) == NULL)
 		fatalx("cannot make an epoll event base");
 
-	if (cfg->ndevs > 0 &&
-	    (insts = calloc(cfg->ndevs, sizeof(*insts))) == NULL)
-		fatal("calloc");
-	inst_set_table(insts, cfg->ndevs);
-	for (i = 0; i < cfg->ndevs; i++) {
-		if (inst_setup(&insts[i], &cfg->devs[i], base) == -1) {
-			log_warnx("%s: cannot serve this device; exiting",
-			    cfg->devs[i].id);
-			ninsts = i + 1;
-			rc = 1;
-			goto out;
-		}
-		ninsts = i + 1;
+	/* From here on the running set owns cfg. */
+	if (devset_start(cfg, base, verbose) == -1) {
+		rc = 1;
+		goto out;
+	}
+	/* Before the lockdown: binding it and giving it its owner may need
+	 * root. */
+	if (ctl_open(&cfg->control, creds.change ? creds.uid : (uid_t)-1,
+	    creds.change ? creds.gid : (gid_t)-1) == -1) {
+		rc = 1;
+		goto out;
 	}
 	if (!foreground) {
 		if (daemon(0, 0) == -1)
@@ -466,8 +477,13 @@ main(int argc, char *argv[])
 	    "mode", (unsigned)getuid(), (unsigned)getgid(),
 	    seccomp_log ? "log" : "kill");
 
+	if (ctl_start(base) == -1) {
+		rc = 1;
+		goto out_signals;
+	}
+	devset_insts(&ndevs);
 	log_msg(LOG_NOTICE, "vhostd %s serving %zu device%s from %s",
-	    PACKAGE_VERSION, ninsts, ninsts == 1 ? "" : "s", path);
+	    PACKAGE_VERSION, ndevs, ndevs == 1 ? "" : "s", path);
 	if (event_base_dispatch(base) == -1) {
 		log_warnx("event loop failed");
 		rc = 1;
@@ -480,10 +496,8 @@ out_signals:
 out:
 	shutdown_all();
 	dev_host_close_all();
-	free(insts);
 	event_base_free(base);
 	close(self);
-	cfg_free(cfg);
 	log_msg(LOG_NOTICE, "vhostd exiting");
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "virtq.h"
@@ -48,6 +49,28 @@ vq_ready(const struct virtq *vq)
 {
 	return vq->num != 0 && vq->desc != NULL && vq->avail != NULL &&
 	    vq->used != NULL && vq->inflight != NULL && vq->mt != NULL;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds, from the vDSO: no system call. */
+static uint64_t
+vq_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+unsigned
+vq_lat_bucket(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned b;
+
+	if (us == 0)
+		return 0;
+	b = 64 - (unsigned)__builtin_clzll(us);
+	return b < VQ_LAT_BUCKETS - 1 ? b : VQ_LAT_BUCKETS - 1;
 }
 
 /* Pointers into the avail and used rings past their num entries. */
@@ -160,6 +183,11 @@ vq_setup(struct virtq *vq, const struct memtab *mt, uint16_t num,
 	}
 	if ((inflight = calloc((num + 7) / 8, 1)) == NULL)
 		return -1;
+	free(vq->pop_ns);
+	if ((vq->pop_ns = calloc(num, sizeof(*vq->pop_ns))) == NULL) {
+		free(inflight);
+		return -1;
+	}
 
 	free(vq->inflight);
 	vq->inflight = inflight;
@@ -219,6 +247,8 @@ vq_teardown(struct virtq *vq)
 {
 	free(vq->inflight);
 	vq->inflight = NULL;
+	free(vq->pop_ns);
+	vq->pop_ns = NULL;
 	vq_log_detach(vq);
 	vq->mt = NULL;
 	vq->desc = NULL;
@@ -237,6 +267,7 @@ vq_break(struct virtq *vq, const char *fmt, ...)
 	if (vq->broken)
 		return;
 	vq->broken = true;
+	vq->n_errors++;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
@@ -432,6 +463,15 @@ vq_walk_chain(struct virtq *vq, uint16_t head, struct vq_walk *w)
 	}
 }
 
+/* A request was taken: counted, and its pop time kept for its latency. */
+static void
+vq_count_pop(struct virtq *vq, uint16_t head, const struct vq_walk *w)
+{
+	vq->n_requests++;
+	vq->n_bytes_out += w->out_len;
+	vq->pop_ns[head] = vq_now_ns();
+}
+
 static void
 vq_fill_req(struct vq_req *req, uint16_t head, const struct vq_walk *w,
     bool resubmitted)
@@ -461,7 +501,7 @@ vq_pop_resubmit(struct virtq *vq, struct vq_req *req, struct iovec *iov,
 	w.iov_max = iov != NULL ? iov_max : 0;
 	if (vq_walk_chain(vq, head, &w) == -1)
 		return -1;
-	vq->n_requests++;
+	vq_count_pop(vq, head, &w);
 	vq_fill_req(req, head, &w, true);
 	return 1;
 }
@@ -523,7 +563,7 @@ vq_pop(struct virtq *vq, struct vq_req *req, struct iovec *iov,
 		_exit(70);
 #endif
 	vq->last_avail++;
-	vq->n_requests++;
+	vq_count_pop(vq, head, &w);
 	/*
 	 * With EVENT_IDX, ask for a kick at the next entry as we go, so that
 	 * a handler that pops until empty on each kick never stalls.  The
@@ -555,6 +595,8 @@ vq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
 	vq->used_idx++;
 	vq_inflight_set(vq, head, false);
+	vq->n_bytes_in += len;
+	vq->lat[vq_lat_bucket(vq_now_ns() - vq->pop_ns[head])]++;
 	if (vq->log != NULL) {
 		/* The batch vq_flush publishes, for a worker that dies
 		 * between publishing and clearing the inflight flags. */

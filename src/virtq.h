@@ -19,6 +19,13 @@
 #include "memtab.h"
 
 #define VQ_MAX_SIZE		32768
+/*
+ * Latency histogram buckets (pop to push): bucket 0 counts requests done
+ * in less than 1 microsecond, bucket k (1..VQ_LAT_BUCKETS-2) those of
+ * [2^(k-1), 2^k) microseconds, the last one those of 2^(VQ_LAT_BUCKETS-2)
+ * microseconds (4.2 s) or more.
+ */
+#define VQ_LAT_BUCKETS		24
 
 #define VRING_DESC_F_NEXT	1
 #define VRING_DESC_F_WRITE	2
@@ -131,9 +138,23 @@ struct virtq {
 	char			 name[96];	/* "<device id> queue <n>" for logs */
 	struct log_ratelimit	 rl;
 
-	/* Counters. */
+	/*
+	 * Counters (vhostctl stats), plain adds in the datapath: no system
+	 * call, no lock (the worker's one thread).  The latency of a
+	 * request is from its pop to its push, read off the vDSO's
+	 * CLOCK_MONOTONIC; pop_ns holds each head's pop time.
+	 */
 	uint64_t		 n_requests;
 	uint64_t		 n_signals;
+	uint64_t		 n_bytes_out;	/* device-readable bytes popped
+						   (from the guest) */
+	uint64_t		 n_bytes_in;	/* bytes pushed as written
+						   (to the guest) */
+	uint64_t		 n_errors;	/* requests failed: the device's
+						   error status, or a chain
+						   that broke the queue */
+	uint64_t		 lat[VQ_LAT_BUCKETS];
+	uint64_t		*pop_ns;	/* [num] */
 };
 
 /* One request popped from the avail ring: its device-readable ("out")
@@ -232,6 +253,17 @@ void	vq_iov_to(const struct iovec *iov, unsigned n, uint64_t off,
  * number of segments; *got is the bytes they cover. */
 unsigned vq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off,
 	    uint64_t len, struct iovec *out, unsigned max, size_t *got);
+
+/* A device completed a request with its error status: counted in
+ * n_errors (vhostctl stats). */
+static inline void
+vq_count_error(struct virtq *vq)
+{
+	vq->n_errors++;
+}
+
+/* The latency bucket of a request that took ns nanoseconds. */
+unsigned vq_lat_bucket(uint64_t ns);
 
 /* Marks the queue broken: one log line, the error eventfd signalled; every
  * later call on the queue is a no-op (pop returns -1). */

@@ -77,6 +77,8 @@ struct wq {
 	int		 kick_fd;
 	struct event	*kick_ev;
 	uint64_t	 desc, avail, used;
+	struct ipc_queue_stats done;	/* counters of the ring's earlier
+					   runs under this worker */
 };
 
 struct region_file {
@@ -267,6 +269,48 @@ worker_set_kick(unsigned i, int fd)
 	}
 }
 
+/* Adds the counters of ring vq to st. */
+static void
+worker_stats_add(struct ipc_queue_stats *st, const struct virtq *vq)
+{
+	unsigned b;
+
+	st->requests += vq->n_requests;
+	st->bytes_out += vq->n_bytes_out;
+	st->bytes_in += vq->n_bytes_in;
+	st->errors += vq->n_errors;
+	st->signals += vq->n_signals;
+	for (b = 0; b < VQ_LAT_BUCKETS; b++)
+		st->lat[b] += vq->lat[b];
+}
+
+/*
+ * main asks for the counters (vhostctl stats): every queue's, since this
+ * worker started, those of its rings' earlier runs included.  Read off
+ * the rings' plain counters, nothing else; never blocks on main.
+ */
+static void
+worker_stats(const struct ipc_stats_req *m)
+{
+	struct ipc_stats *st;
+	unsigned i;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		log_warnx("%s: no memory for the counters", W.id);
+		return;
+	}
+	st->type = IPC_STATS;
+	st->seq = m->seq;
+	st->nq = W.ctx.ops->num_queues;
+	for (i = 0; i < st->nq && i < DEV_MAX_QUEUES; i++) {
+		st->q[i] = W.q[i].done;
+		if (W.q[i].running)
+			worker_stats_add(&st->q[i], &W.q[i].vq);
+	}
+	(void)ipc_send(IPC_FD, st, sizeof(*st), NULL, 0, MSG_DONTWAIT);
+	free(st);
+}
+
 static void
 worker_vring_stop(unsigned i)
 {
@@ -274,6 +318,7 @@ worker_vring_stop(unsigned i)
 
 	if (!q->running)
 		return;
+	worker_stats_add(&q->done, &q->vq);
 	if (W.ctx.ops->queue_stop != NULL)
 		W.ctx.ops->queue_stop(&W.ctx, i);
 	vq_flush(&q->vq);
@@ -653,6 +698,16 @@ worker_dispatch(union ipc_msg *m, int *fds, unsigned nfds)
 			    "does not take", W.id);
 		W.ctx.ops->worker_msg(&W.ctx, &m->dev.msg,
 		    m->dev.has_fd ? fds[0] : -1);
+		break;
+	case IPC_STATS_REQ:
+		worker_stats(&m->stats_req);
+		break;
+	case IPC_LOG_LEVEL:
+		if (m->log_level.level < LOG_ERR ||
+		    m->log_level.level > LOG_DEBUG)
+			fatalx("%s: main sent log level %d", W.id,
+			    (int)m->log_level.level);
+		log_set_level(m->log_level.level);
 		break;
 	case IPC_RESET:
 		for (i = 0; i < W.ctx.ops->num_queues; i++)

@@ -12,6 +12,7 @@ include tests/unit-devices.mk
 include tests/unit-gpio.mk
 include tests/unit-i2c.mk
 include tests/integration.mk
+include tests/ctl.mk
 include tests/vsock.mk
 include tests/e2e.mk
 include tests/fuzz/local.mk

@@ -1,14 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # make check test: the man pages are clean and complete.
-#  1. mandoc -Tlint -W warning prints nothing for vhostd.8 and vhostd.json.5;
+#  1. mandoc -Tlint -W warning prints nothing for vhostd.8, vhostd.json.5
+#     and vhostctl.8;
 #  2. every option letter of vhostd's getopt string, and every "--long" mode
 #     main() tests for, has an ".It Fl" entry in vhostd.8;
 #  3. every key the configuration code accepts (the allowed-key arrays that
 #     src/*.c and devices/*.c pass to cfg_check_keys) has an ".It Ic" entry
 #     in vhostd.json.5, and every device type (".name" of a device's ops
 #     table) has an ".Ss" subsection there;
-# so that a flag, key or device type added without its documentation fails.
+#  4. every option letter of vhostctl's getopt string has an ".It Fl" entry
+#     in vhostctl.8, every command of its command table an ".It Cm" entry,
+#     and every command of the control protocol (ctl_cmd.c's ctl_cmds[])
+#     is one of those;
+# so that a flag, key, device type or command added without its
+# documentation fails.
 # Exit status: 0 pass, 1 fail, 77 skip (no mandoc).  Automake sets $srcdir;
 # by hand it defaults to the directory above this script.
 set -u
@@ -17,7 +23,10 @@ srcdir=${srcdir:-$(dirname "$0")/..}
 MANDOC=${MANDOC:-mandoc}
 man8=$srcdir/man/vhostd.8
 man5=$srcdir/man/vhostd.json.5
+ctl8=$srcdir/man/vhostctl.8
 main_c=$srcdir/src/vhostd.c
+ctl_c=$srcdir/src/vhostctl.c
+cmd_c=$srcdir/src/ctl_cmd.c
 fail=0
 
 err() {
@@ -25,7 +34,7 @@ err() {
 	fail=1
 }
 
-for f in "$man8" "$man5" "$main_c"; do
+for f in "$man8" "$man5" "$ctl8" "$main_c" "$ctl_c" "$cmd_c"; do
 	if [ ! -r "$f" ]; then
 		echo "man-lint: cannot read $f (srcdir=$srcdir)" >&2
 		exit 1
@@ -37,7 +46,7 @@ if ! command -v "$MANDOC" >/dev/null 2>&1; then
 	echo "man-lint: SKIP: $MANDOC not found (Debian package: mandoc)"
 	exit 77
 fi
-for f in "$man8" "$man5"; do
+for f in "$man8" "$man5" "$ctl8"; do
 	out=$("$MANDOC" -Tlint -W warning "$f" 2>&1)
 	if [ -n "$out" ]; then
 		printf '%s\n' "$out" >&2
@@ -114,8 +123,36 @@ for c in "$srcdir"/devices/*.c; do
 	done
 done
 
+# 4. vhostctl: options, commands, and the protocol's commands.
+ctlopts=$(flat "$ctl_c" |
+    grep -o 'getopt_long[[:space:]]*([^,]*,[^,]*,[[:space:]]*"[^"]*"' |
+    sed 's/.*"\([^"]*\)"$/\1/' | head -n 1)
+if [ -z "$ctlopts" ]; then
+	err "no getopt_long string found in $ctl_c"
+fi
+for l in $(printf '%s' "$ctlopts" | tr -d ':+-' | sed 's/./& /g'); do
+	grep -q "^\.It Fl $l\( \|$\)" "$ctl8" ||
+	    err "vhostctl option -$l has no '.It Fl $l' in vhostctl.8"
+done
+ctlcmds=$(flat "$ctl_c" | grep -o '{ "[a-z][a-z-]*", "[^"]*", run_' |
+    sed 's/^{ "\([^"]*\)".*/\1/')
+if [ -z "$ctlcmds" ]; then
+	err "no command table found in $ctl_c"
+fi
+for c in $ctlcmds; do
+	grep -q "^\.It Cm $c\( \|$\)" "$ctl8" ||
+	    err "vhostctl command $c has no '.It Cm $c' in vhostctl.8"
+done
+for c in $(flat "$cmd_c" | grep -o '\.name = "[a-z-]*"' |
+    sed 's/.*"\([^"]*\)"/\1/'); do
+	case " $(echo $ctlcmds) " in
+	*" $c "*) ;;
+	*) err "protocol command $c ($cmd_c) is not a vhostctl command" ;;
+	esac
+done
+
 if [ "$fail" = 0 ]; then
 	echo "man-lint: OK (options: $optstring${longopts:+, --$longopts};" \
-	    "keys:$keys_seen)"
+	    "keys:$keys_seen; vhostctl: $ctlopts," $ctlcmds")"
 fi
 exit "$fail"

@@ -1445,6 +1445,142 @@ test_datapath_errors(void **state)
 	cpus_real();
 }
 
+/* control_socket: defaults, the forms, and errors placed as the others. */
+static void
+test_control_socket(void **state)
+{
+	struct vhostd_cfg *cfg;
+
+	cfg = expect_ok("{\"runtime_dir\": \"/run/x\", \"devices\": []}");
+	assert_true(cfg->control.enabled);
+	assert_string_equal(cfg->control.path, "/run/x/control.sock");
+	assert_int_equal(cfg->control.mode, 0600);
+	assert_false(cfg->control.admin_set);
+	assert_int_equal(cfg->control.uid, (uid_t)-1);
+	cfg_free(cfg);
+	cfg = expect_ok("{\"control_socket\": \"/run/c.sock\", \"devices\": "
+	    "[]}");
+	assert_string_equal(cfg->control.path, "/run/c.sock");
+	cfg_free(cfg);
+	cfg = expect_ok("{\"control_socket\": false, \"devices\": []}");
+	assert_false(cfg->control.enabled);
+	cfg_free(cfg);
+	cfg = expect_ok("{\"control_socket\": {\"admin_group\": 4242, "
+	    "\"owner\": 0, \"group\": 0}, \"devices\": []}");
+	assert_true(cfg->control.admin_set);
+	assert_int_equal(cfg->control.admin_gid, 4242);
+	assert_int_equal(cfg->control.mode, 0660);
+	assert_int_equal(cfg->control.uid, 0);
+	assert_int_equal(cfg->control.gid, 0);
+	assert_string_equal(cfg->control.path, "/run/vhostd/control.sock");
+	cfg_free(cfg);
+	cfg = expect_ok("{\"control_socket\": {\"path\": \"ctl/s\", \"mode\": "
+	    "\"0640\"}, \"devices\": []}");
+	assert_string_equal(cfg->control.path, "/run/vhostd/ctl/s");
+	assert_int_equal(cfg->control.mode, 0640);
+	cfg_free(cfg);
+
+	expect_errors(
+	    "{\"devices\": [" RNG("a", "a.sock") "],\n"
+	    " \"control_socket\": {\"path\": \"a.sock\", \"mode\": \"999\", "
+	    "\"colour\": 1}}",
+	    NAME ":2:29: control_socket.path: /run/vhostd/a.sock is also the "
+	    "socket of a (devices[0])\n"
+	    NAME ":2:47: control_socket.mode: must be a string of octal "
+	    "permissions from \"0\" to \"0777\", such as \"0660\"\n"
+	    NAME ":2:54: control_socket: unknown key \"colour\"");
+	expect_errors("{\"control_socket\": 5, \"devices\": []}",
+	    NAME ":1:20: control_socket: must be a socket path, an object or "
+	    "false");
+	expect_errors("{\"control_socket\": true, \"devices\": []}",
+	    NAME ":1:20: control_socket: must be a socket path, an object or "
+	    "false");
+	expect_errors("{\"control_socket\": {\"path\": \"/\"}, \"devices\": []}",
+	    NAME ":1:29: control_socket.path: must name a socket file, not a "
+	    "directory");
+}
+
+/* The default control socket would not fit in a long runtime_dir: no
+ * control socket, not an error; one given that does not fit is. */
+static void
+test_control_socket_too_long(void **state)
+{
+	struct vhostd_cfg *cfg;
+	char text[512];
+
+	snprintf(text, sizeof(text), "{\"runtime_dir\": \"/%0*d\", "
+	    "\"devices\": []}", 95, 0);
+	cfg = expect_ok(text);
+	assert_false(cfg->control.enabled);
+	assert_true(cfg->control.too_long);
+	cfg_free(cfg);
+	snprintf(text, sizeof(text), "{\"runtime_dir\": \"/%0*d\", "
+	    "\"control_socket\": \"control.sock\", \"devices\": []}", 95, 0);
+	cfg = cfg_load_string(text, NAME, NULL);
+	assert_null(cfg);
+}
+
+/* cfg_add_device over a string. */
+static struct vhostd_cfg *
+add_dev(const struct vhostd_cfg *cur, const char *text, char **err)
+{
+	return cfg_add_device(cur, text, strlen(text), "x.json", err);
+}
+
+/* vhostctl add: the device checked against the others, errors placed in
+ * its own text under the path it would have. */
+static void
+test_add_device(void **state)
+{
+	struct vhostd_cfg *cur, *cfg;
+	char *err = NULL;
+
+	cur = expect_ok("{\"devices\": [" RNG("a", "a.sock") ", "
+	    RNG("b", "b.sock") "]}");
+	cfg = add_dev(cur, "{\"id\": \"c\", \"type\": \"rng\", "
+	    "\"socket\": \"c.sock\"}", &err);
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	assert_null(err);
+	assert_int_equal(cfg->ndevs, 3);
+	assert_string_equal(cfg->devs[2].id, "c");
+	assert_string_equal(cfg->devs[2].socket, "/run/vhostd/c.sock");
+	assert_string_equal(cfg->path, NAME);
+
+	/* Against the others, positions in the new text. */
+	assert_null(add_dev(cfg, "{\"id\": \"a\",\n \"type\": \"rng\", "
+	    "\"socket\": \"b.sock\"}", &err));
+	assert_string_equal(err, "x.json:1:8: devices[3].id: duplicate id "
+	    "\"a\" (also used by devices[0])\n"
+	    "x.json:2:27: devices[3].socket: duplicate socket path "
+	    "/run/vhostd/b.sock (also used by devices[1] \"b\")");
+	free(err);
+	assert_null(add_dev(cfg, "{\"id\": ", &err));
+	assert_non_null(strstr(err, "x.json:1:"));
+	free(err);
+	assert_null(add_dev(cfg, "[1]", &err));
+	assert_string_equal(err, "x.json:1:1: devices[3]: must be an object");
+	free(err);
+	assert_null(cfg_add_device(cfg, "{\"id\": \"d\"\0}", 12, "x.json",
+	    &err));
+	assert_string_equal(err, "x.json:1:11: NUL byte in the file");
+	free(err);
+
+	/* Forgotten, a device may come again. */
+	assert_int_equal(cfg_forget_device(cfg, "a"), 0);
+	assert_int_equal(cfg_forget_device(cfg, "a"), -1);
+	assert_int_equal(cfg->ndevs, 2);
+	cfg_free(cur);
+	cur = add_dev(cfg, "{\"id\": \"a\", \"type\": \"rng\", "
+	    "\"socket\": \"a.sock\"}", &err);
+	if (cur == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(cur->ndevs, 3);
+	assert_string_equal(cur->devs[2].id, "a");
+	cfg_free(cur);
+	cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1464,6 +1600,9 @@ main(void)
 		cmocka_unit_test(test_example_configs),
 		cmocka_unit_test(test_unknown_top_key),
 		cmocka_unit_test(test_runtime_dir),
+		cmocka_unit_test(test_control_socket),
+		cmocka_unit_test(test_control_socket_too_long),
+		cmocka_unit_test(test_add_device),
 		cmocka_unit_test(test_runtime_dir_wrong_skips_relative_sockets),
 		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_devices_shape),

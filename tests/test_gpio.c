@@ -903,7 +903,7 @@ test_main_one_watch(void **state)
 	struct fx *f = *state;
 	struct vhostd_cfg *cfg;
 	struct event_base *base;
-	struct inst *insts;
+	struct inst *insts, **table;
 	char *text = NULL, *errors = NULL, path[128];
 	size_t len = 0, i;
 	unsigned watches;
@@ -927,7 +927,10 @@ test_main_one_watch(void **state)
 	assert_int_equal(cfg->ndevs, NMANY);
 	assert_non_null(base = event_base_new());
 	assert_non_null(insts = calloc(cfg->ndevs, sizeof(*insts)));
-	inst_set_table(insts, cfg->ndevs);
+	assert_non_null(table = calloc(cfg->ndevs, sizeof(*table)));
+	for (i = 0; i < cfg->ndevs; i++)
+		table[i] = &insts[i];
+	inst_set_table(table, cfg->ndevs);
 	for (i = 0; i < cfg->ndevs; i++)
 		assert_int_equal(inst_setup(&insts[i], &cfg->devs[i], base),
 		    0);
@@ -946,6 +949,7 @@ test_main_one_watch(void **state)
 		inst_teardown(&insts[i]);
 	assert_int_equal(inotify_count(&watches), 0);
 	inst_set_table(NULL, 0);
+	free(table);
 	free(insts);
 	dev_host_close_all();
 	event_base_free(base);
