@@ -35,7 +35,7 @@
 
 struct sdl_sock {
 	int	 fd;
-	char	 name[SDL_NAME_MAX];	/* "unknown" if none given */
+	char	 name[SDL_NAME_MAX];	/* "" if none given */
 	char	 path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 					/* bound to; "" if not a path */
 	const struct dev_cfg *dev;	/* its device; NULL: none */
@@ -49,7 +49,9 @@ static size_t		 sdl_n;
 static const char *
 sdl_desc(const struct sdl_sock *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "fd %d \"%s\" (%s)", s->fd, s->name,
+	snprintf(buf, len, "fd %d%s%s%s (%s)", s->fd,
+	    s->name[0] != '\0' ? " \"" : "", s->name,
+	    s->name[0] != '\0' ? "\"" : "",
 	    s->path[0] != '\0' ? s->path : "no path");
 	return buf;
 }
@@ -89,15 +91,13 @@ sdl_count(void)
 	return n;
 }
 
-/* Names from $LISTEN_FDNAMES, one per socket; "unknown" without it. */
+/* Names from $LISTEN_FDNAMES, one per socket; none without it. */
 static int
 sdl_names(void)
 {
 	const char *names = getenv("LISTEN_FDNAMES"), *p, *colon;
 	size_t i, len, count = 1;
 
-	for (i = 0; i < sdl_n; i++)
-		snprintf(sdl_socks[i].name, SDL_NAME_MAX, "unknown");
 	if (names == NULL)
 		return 0;
 	for (p = names; *p != '\0'; p++)
@@ -184,7 +184,7 @@ sdl_match(const struct sdl_sock *s, const struct vhostd_cfg *cfg)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->ndevs; i++)
+	for (i = 0; s->name[0] != '\0' && i < cfg->ndevs; i++)
 		if (strcmp(cfg->devs[i].id, s->name) == 0)
 			return &cfg->devs[i];
 	if (s->path[0] == '\0')
@@ -200,15 +200,25 @@ static int
 sdl_assign(size_t k, const struct vhostd_cfg *cfg)
 {
 	struct sdl_sock *s = &sdl_socks[k];
-	char d[SDL_NAME_MAX + 128], e[SDL_NAME_MAX + 128];
+	char d[SDL_NAME_MAX + 128], e[SDL_NAME_MAX + 256];
 	const struct dev_cfg *dc;
 	size_t j;
 
 	if ((s->dev = dc = sdl_match(s, cfg)) == NULL) {
-		log_warnx("systemd: passed socket %s matches no device: no "
-		    "device has the id \"%s\"%s%s", sdl_desc(s, d, sizeof(d)),
-		    s->name, s->path[0] != '\0' ? " or the socket " : "",
-		    s->path);
+		if (s->name[0] != '\0' && s->path[0] != '\0')
+			snprintf(e, sizeof(e), "no device has the id \"%s\" or "
+			    "the socket %s", s->name, s->path);
+		else if (s->name[0] != '\0')
+			snprintf(e, sizeof(e), "no device has the id \"%s\"",
+			    s->name);
+		else if (s->path[0] != '\0')
+			snprintf(e, sizeof(e), "no device has the socket %s",
+			    s->path);
+		else
+			snprintf(e, sizeof(e), "it has neither a name "
+			    "(FileDescriptorName=) nor a path");
+		log_warnx("systemd: passed socket %s matches no device: %s",
+		    sdl_desc(s, d, sizeof(d)), e);
 		return -1;
 	}
 	if (dc->connect) {

@@ -542,8 +542,9 @@ expect_refused(struct daemon *d, const struct run *r, ...)
 
 /*
  * (4) A passed socket that matches no device is an error naming it, and
- * so is one that is no listening socket, a count of names that is not the
- * count of sockets, and a socket for a device that connects.
+ * so are two for one device, one for a device that connects, one that is
+ * no listening socket, and a count of names that is not the count of
+ * sockets.
  */
 static void
 test_activation_refused(void **state)
@@ -563,6 +564,16 @@ test_activation_refused(void **state)
 	expect_refused(d, &r, "passed socket fd 4 \"stray\"", stray,
 	    "matches no device", NULL);
 	assert_true(daemon_log_has(d, 0, "do not match the devices", NULL));
+
+	/* Without names, by its path alone. */
+	r.names = NULL;
+	expect_refused(d, &r, "passed socket fd 4 (", stray,
+	    "matches no device: no device has the socket", NULL);
+
+	/* Two for one device. */
+	r.names = "vm1-rng:vm1-rng";
+	expect_refused(d, &r, "passed sockets fd 3 \"vm1-rng\"",
+	    "and fd 4 \"vm1-rng\"", "are both for device vm1-rng", NULL);
 
 	/* Named after a device that connects rather than listens. */
 	r.names = "vm1-rng:vm2-rng";
