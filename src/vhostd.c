@@ -389,8 +389,8 @@ main(int argc, char *argv[])
 		cfg_free(cfg);
 		return 0;
 	}
-	/* systemd: the notification socket and the passed listening
-	 * sockets, before any other fd is opened. */
+	/* systemd: the notification socket, and the passed listening
+	 * sockets matched to devices before any device is set up. */
 	sdnotify_init();
 	if (sdlisten_init(cfg) == -1) {
 		log_warnx("the sockets passed by systemd do not match the "
