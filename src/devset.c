@@ -26,6 +26,7 @@
 
 #include "devset.h"
 #include "log.h"
+#include "sdnotify.h"
 
 #define DEVSET_WHY_MAX	1024	/* bytes of warnings kept per failed set-up */
 
@@ -171,6 +172,8 @@ devset_start(struct vhostd_cfg *cfg, struct event_base *base, int verbose)
 		    sizeof(why))) == NULL) {
 			log_warnx("%s: cannot serve this device; exiting",
 			    cfg->devs[i].id);
+			(void)sdnotify_send("STATUS=%s: cannot serve this "
+			    "device", cfg->devs[i].id);
 			return -1;
 		}
 		ninsts = i + 1;
@@ -415,15 +418,22 @@ devset_reload(struct devset_report *r, char **errors)
 
 	memset(r, 0, sizeof(*r));
 	log_msg(LOG_NOTICE, "reloading %s", cur->path);
+	/* A service manager (systemctl reload) waits for the READY=1. */
+	(void)sdnotify_send("RELOADING=1");
 	if ((n = cfg_load(cur->path, errors)) == NULL) {
 		if (*errors == NULL)
 			*errors = strdup("out of memory");
 		devset_log_errors("reload", *errors);
+		(void)sdnotify_send("READY=1\nSTATUS=reload refused: the "
+		    "file has errors; serving %zu device%s as before", ninsts,
+		    ninsts == 1 ? "" : "s");
 		return -1;
 	}
 	n_reloads++;
 	devset_apply(n, r);
 	devset_log_report("reload", r);
+	(void)sdnotify_send("READY=1\nSTATUS=serving %zu device%s", ninsts,
+	    ninsts == 1 ? "" : "s");
 	return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "sandbox.h"
+#include "sdlisten.h"
 #include "util.h"
 
 #define INST_WORKER_TIMEOUT_S	3	/* for an answer to VRING_STOP */
@@ -1035,9 +1036,15 @@ inst_bind(struct inst *in, const char *path, int type)
 static int
 inst_listen(struct inst *in)
 {
-	int fd = inst_bind(in, in->cfg->socket, SOCK_STREAM);
+	int fd;
 
-	if (fd == -1)
+	/* A socket passed by systemd is served as it is, and left in place
+	 * at exit: it is the socket unit's (sdlisten.c). */
+	if ((fd = sdlisten_take(in->cfg)) != -1) {
+		in->listen_fd = fd;
+		return 0;
+	}
+	if ((fd = inst_bind(in, in->cfg->socket, SOCK_STREAM)) == -1)
 		return -1;
 	in->sock_created = true;
 	in->listen_fd = fd;

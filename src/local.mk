@@ -14,7 +14,10 @@ src_libvhostd_a_SOURCES = \
 	src/ipc.c src/ipc.h \
 	src/worker.c src/worker.h \
 	src/util.c src/util.h \
-	src/sandbox.c src/sandbox.h
+	src/sandbox.c src/sandbox.h \
+	src/sdnotify.c src/sdnotify.h \
+	src/sdlisten.c src/sdlisten.h \
+	src/caps.c src/caps.h
 
 VHOSTD_LIBS = src/libvhostd.a $(LIBEVENT_LIBS) $(JANSSON_LIBS) \
 	$(SECCOMP_LIBS) $(CAPNG_LIBS) $(GPIOD_LIBS)

@@ -27,6 +27,7 @@
 
 #include <event2/event.h>
 
+#include "caps.h"
 #include "cfg.h"
 #include "ctl.h"
 #include "devset.h"
@@ -34,6 +35,8 @@
 #include "ipc.h"
 #include "log.h"
 #include "sandbox.h"
+#include "sdlisten.h"
+#include "sdnotify.h"
 #include "util.h"
 #include "worker.h"
 
@@ -53,6 +56,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: vhostd [-fhnSVv] [-c file]\n"
+	    "       vhostd --print-capabilities\n"
 	    "  -c file  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr\n"
 	    "  -n       check the configuration and exit\n"
@@ -268,6 +272,7 @@ static void
 on_stop(evutil_socket_t sig, short ev, void *arg)
 {
 	log_info("received %s, shutting down", strsignal((int)sig));
+	(void)sdnotify_send("STOPPING=1");
 	event_base_loopbreak(base);
 }
 
@@ -338,6 +343,11 @@ main(int argc, char *argv[])
 
 	if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
 		return worker_main(argc, argv);
+	/* QEMU's back-end program conventions: print and exit, whatever
+	 * else is on the command line. */
+	for (i = 1; i < (size_t)argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--print-capabilities") == 0)
+			return caps_print(stdout) == 0 ? 0 : 1;
 
 	while ((ch = getopt(argc, argv, "c:fhnSVv")) != -1) {
 		switch (ch) {
@@ -392,6 +402,15 @@ main(int argc, char *argv[])
 		cfg_free(cfg);
 		return 0;
 	}
+	/* systemd: the notification socket, and the passed listening
+	 * sockets matched to devices before any device is set up. */
+	sdnotify_init();
+	if (sdlisten_init(cfg) == -1) {
+		log_warnx("the sockets passed by systemd do not match the "
+		    "devices of %s; exiting", path);
+		cfg_free(cfg);
+		return 1;
+	}
 	seccomp_log = seccomp_log || cfg->seccomp_log;
 	level = cfg->log_level + verbose;
 	if (level > LOG_DEBUG)
@@ -445,6 +464,10 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (!foreground) {
+		if (sdnotify_enabled())
+			log_warnx("systemd: NOTIFY_SOCKET is set, but without "
+			    "-f vhostd forks into the background and its "
+			    "notifications come from another pid: give -f");
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
 		log_init(false, level, "vhostd");
@@ -484,6 +507,14 @@ main(int argc, char *argv[])
 	devset_insts(&ndevs);
 	log_msg(LOG_NOTICE, "vhostd %s serving %zu device%s from %s",
 	    PACKAGE_VERSION, ndevs, ndevs == 1 ? "" : "s", path);
+	/* Every device's socket listens (or its connection is being made):
+	 * the service manager may start what depends on vhostd. */
+	if (sdnotify_watchdog_start(base) == -1) {
+		rc = 1;
+		goto out_signals;
+	}
+	(void)sdnotify_send("READY=1\nSTATUS=serving %zu device%s",
+	    ndevs, ndevs == 1 ? "" : "s");
 	if (event_base_dispatch(base) == -1) {
 		log_warnx("event loop failed");
 		rc = 1;
@@ -498,6 +529,7 @@ out:
 	dev_host_close_all();
 	event_base_free(base);
 	close(self);
+	sdnotify_close();
 	log_msg(LOG_NOTICE, "vhostd exiting");
 	return rc;
 }

@@ -18,6 +18,7 @@ include tests/e2e.mk
 include tests/fuzz/local.mk
 include tests/hostile.mk
 include tests/restart.mk
+include tests/sysd.mk
 include tests/load.mk
 include tests/valgrind.mk
 include tests/datapath.mk
