@@ -335,8 +335,7 @@ main(int argc, char *argv[])
 	struct event *sig_term, *sig_int, *sig_chld, *sig_hup;
 	struct sandbox_creds creds;
 	bool check = false, seccomp_log = false;
-	size_t ndevs;
-
+	size_t ndevs, i;
 	int ch, verbose = 0, level, self, rc = 0;
 	char *errors, user[64], err[256];
 	char cwd[PATH_MAX], abspath[PATH_MAX + 256];
