@@ -38,7 +38,7 @@ struct sdl_sock {
 	char	 name[SDL_NAME_MAX];	/* "" if none given */
 	char	 path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 					/* bound to; "" if not a path */
-	const struct dev_cfg *dev;	/* its device; NULL: none */
+	char	 dev[CFG_ID_MAX];	/* its device's id; "": none */
 	bool	 taken;
 };
 
@@ -204,7 +204,7 @@ sdl_assign(size_t k, const struct vhostd_cfg *cfg)
 	const struct dev_cfg *dc;
 	size_t j;
 
-	if ((s->dev = dc = sdl_match(s, cfg)) == NULL) {
+	if ((dc = sdl_match(s, cfg)) == NULL) {
 		if (s->name[0] != '\0' && s->path[0] != '\0')
 			snprintf(e, sizeof(e), "no device has the id \"%s\" or "
 			    "the socket %s", s->name, s->path);
@@ -227,8 +227,11 @@ sdl_assign(size_t k, const struct vhostd_cfg *cfg)
 		    "listens on no socket", sdl_desc(s, d, sizeof(d)), dc->id);
 		return -1;
 	}
+	/* By id, not by pointer: inst_setup works on its own copy of the
+	 * device's configuration. */
+	snprintf(s->dev, sizeof(s->dev), "%s", dc->id);
 	for (j = 0; j < k; j++)
-		if (sdl_socks[j].dev == s->dev) {
+		if (strcmp(sdl_socks[j].dev, s->dev) == 0) {
 			log_warnx("systemd: passed sockets %s and %s are both "
 			    "for device %s", sdl_desc(&sdl_socks[j], e,
 			    sizeof(e)), sdl_desc(s, d, sizeof(d)), dc->id);
@@ -284,7 +287,7 @@ sdlisten_take(const struct dev_cfg *dc)
 
 	for (i = 0; i < sdl_n; i++) {
 		s = &sdl_socks[i];
-		if (s->taken || s->dev != dc)
+		if (s->taken || strcmp(s->dev, dc->id) != 0)
 			continue;
 		if ((fl = fcntl(s->fd, F_GETFL)) == -1 ||
 		    fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
