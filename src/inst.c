@@ -1038,11 +1038,15 @@ inst_listen(struct inst *in)
 {
 	int fd;
 
-	/* A socket passed by systemd is served as it is, and left in place
-	 * at exit: it is the socket unit's (sdlisten.c). */
-	if ((fd = sdlisten_take(in->cfg)) != -1) {
+	/* A socket passed by systemd is served as it is, through a
+	 * duplicate closed when the device goes, and its file left in
+	 * place: it is the socket unit's (sdlisten.c). */
+	switch (sdlisten_take(in->cfg, &fd)) {
+	case 1:
 		in->listen_fd = fd;
 		return 0;
+	case -1:
+		return -1;
 	}
 	if ((fd = inst_bind(in, in->cfg->socket, SOCK_STREAM)) == -1)
 		return -1;

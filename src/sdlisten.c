@@ -5,12 +5,17 @@
  * 3, 4, ... with $LISTEN_FDS (how many), $LISTEN_PID (for which process)
  * and $LISTEN_FDNAMES (their names, colon-separated).  The sockets then
  * outlive vhostd: a front-end that reconnects while vhostd restarts waits
- * in the backlog instead of finding no socket.  Each passed socket is
- * matched to a device here, once, before any device is set up; inst.c then
- * takes the one of its device instead of binding a new one.  The variables
- * come from our own service manager, but what they describe (fds, names,
- * paths) is checked as if they did not: the kind of every fd, the count
- * of names, every match.
+ * in the backlog instead of finding no socket.  At start every passed
+ * socket must match a device of the configuration (an error otherwise,
+ * before any device is set up); the sockets then stay ours, open, until
+ * exit.  inst.c asks for its device's socket each time it sets a device
+ * up, at start or later (a device changed by a reload, removed and added
+ * again, or added with the path of a socket it was passed for), and gets
+ * a duplicate of it, to close as its own when the device goes: the socket
+ * itself must outlive any one device instance.  The variables come from
+ * our own service manager, but what they describe (fds, names, paths) is
+ * checked as if they did not: the kind of every fd, the count of names,
+ * every match.
  */
 #include "config.h"
 
@@ -38,8 +43,8 @@ struct sdl_sock {
 	char	 name[SDL_NAME_MAX];	/* "" if none given */
 	char	 path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 					/* bound to; "" if not a path */
-	char	 dev[CFG_ID_MAX];	/* its device's id; "": none */
-	bool	 taken;
+	bool	 by_name;	/* matched to a device by its name at start:
+				   it is that id's, never another path's */
 };
 
 static struct sdl_sock	*sdl_socks;
@@ -136,6 +141,8 @@ sdl_inspect(struct sdl_sock *s)
 	int domain = 0, type = 0, listening = 0;
 	char d[SDL_NAME_MAX + 128];
 
+	int fl;
+
 	if (fcntl(s->fd, F_SETFD, FD_CLOEXEC) == -1) {
 		log_warn("systemd: passed %s", sdl_desc(s, d, sizeof(d)));
 		return -1;
@@ -162,6 +169,13 @@ sdl_inspect(struct sdl_sock *s)
 	    sun.sun_path[0] != '\0')
 		memcpy(s->path, sun.sun_path, strnlen(sun.sun_path,
 		    sizeof(sun.sun_path)));
+	/* Accepted on from the event loop.  The flag is the open file's:
+	 * every duplicate handed out shares it. */
+	if ((fl = fcntl(s->fd, F_GETFL)) == -1 ||
+	    fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		log_warn("systemd: passed %s", sdl_desc(s, d, sizeof(d)));
+		return -1;
+	}
 	return 0;
 }
 
@@ -227,11 +241,9 @@ sdl_assign(size_t k, const struct vhostd_cfg *cfg)
 		    "listens on no socket", sdl_desc(s, d, sizeof(d)), dc->id);
 		return -1;
 	}
-	/* By id, not by pointer: inst_setup works on its own copy of the
-	 * device's configuration. */
-	snprintf(s->dev, sizeof(s->dev), "%s", dc->id);
+	s->by_name = s->name[0] != '\0' && strcmp(s->name, dc->id) == 0;
 	for (j = 0; j < k; j++)
-		if (strcmp(sdl_socks[j].dev, s->dev) == 0) {
+		if (sdl_match(&sdl_socks[j], cfg) == dc) {
 			log_warnx("systemd: passed sockets %s and %s are both "
 			    "for device %s", sdl_desc(&sdl_socks[j], e,
 			    sizeof(e)), sdl_desc(s, d, sizeof(d)), dc->id);
@@ -277,43 +289,49 @@ sdlisten_init(const struct vhostd_cfg *cfg)
 	return 0;
 }
 
-int
-sdlisten_take(const struct dev_cfg *dc)
+/*
+ * The passed socket of device dc now: the one named after its id, else
+ * one bound to its "socket" that was not matched by name at start.
+ */
+static const struct sdl_sock *
+sdl_find(const struct dev_cfg *dc)
 {
-	char d[SDL_NAME_MAX + 128];
-	struct sdl_sock *s;
 	size_t i;
-	int fl;
-
-	for (i = 0; i < sdl_n; i++) {
-		s = &sdl_socks[i];
-		if (s->taken || strcmp(s->dev, dc->id) != 0)
-			continue;
-		if ((fl = fcntl(s->fd, F_GETFL)) == -1 ||
-		    fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
-			log_warn("%s: passed socket %s", dc->id,
-			    sdl_desc(s, d, sizeof(d)));
-			return -1;
-		}
-		s->taken = true;
-		if (s->path[0] != '\0' && !sdl_same_file(s->path, dc->socket))
-			log_msg(LOG_NOTICE, "%s: serving the socket passed "
-			    "by systemd, %s, instead of its \"socket\" %s",
-			    dc->id, sdl_desc(s, d, sizeof(d)), dc->socket);
-		else
-			log_info("%s: serving the socket passed by systemd, "
-			    "%s", dc->id, sdl_desc(s, d, sizeof(d)));
-		return s->fd;
-	}
-	return -1;
-}
-
-size_t
-sdlisten_count(void)
-{
-	size_t i, n = 0;
 
 	for (i = 0; i < sdl_n; i++)
-		n += sdl_socks[i].taken;
-	return n;
+		if (sdl_socks[i].name[0] != '\0' &&
+		    strcmp(sdl_socks[i].name, dc->id) == 0)
+			return &sdl_socks[i];
+	for (i = 0; i < sdl_n; i++)
+		if (!sdl_socks[i].by_name && sdl_socks[i].path[0] != '\0' &&
+		    sdl_same_file(sdl_socks[i].path, dc->socket))
+			return &sdl_socks[i];
+	return NULL;
+}
+
+int
+sdlisten_take(const struct dev_cfg *dc, int *fdp)
+{
+	char d[SDL_NAME_MAX + 128];
+	const struct sdl_sock *s;
+	int fd;
+
+	*fdp = -1;
+	if ((s = sdl_find(dc)) == NULL)
+		return 0;
+	/* Above the fds the manager passed, as those are. */
+	if ((fd = fcntl(s->fd, F_DUPFD_CLOEXEC, SDL_FD_START)) == -1) {
+		log_warn("%s: passed socket %s", dc->id,
+		    sdl_desc(s, d, sizeof(d)));
+		return -1;
+	}
+	if (s->path[0] != '\0' && !sdl_same_file(s->path, dc->socket))
+		log_msg(LOG_NOTICE, "%s: serving the socket passed by "
+		    "systemd, %s, instead of its \"socket\" %s", dc->id,
+		    sdl_desc(s, d, sizeof(d)), dc->socket);
+	else
+		log_info("%s: serving the socket passed by systemd, %s",
+		    dc->id, sdl_desc(s, d, sizeof(d)));
+	*fdp = fd;
+	return 1;
 }

@@ -3,7 +3,7 @@
  * Socket activation (sd_listen_fds(3)), without libsystemd: the listening
  * sockets a service manager passes from fd 3 on ($LISTEN_FDS, for the pid
  * in $LISTEN_PID, named by $LISTEN_FDNAMES) are given to the devices they
- * belong to.  Main only, before its lockdown.
+ * belong to.  Main only: sdlisten_init before its lockdown.
  */
 #ifndef VHOSTD_SDLISTEN_H
 #define VHOSTD_SDLISTEN_H
@@ -26,13 +26,15 @@
 int	sdlisten_init(const struct vhostd_cfg *cfg);
 
 /*
- * The passed socket of device dc, non-blocking, close-on-exec, now the
- * caller's to close; -1 if none was passed for it.  The socket file is the
+ * The passed socket of device dc, if it has one now: the one whose name
+ * is dc's id, else one bound to dc's "socket" (unless that one was matched
+ * to another device by its name at start).  Main, at any time (a device
+ * set up by a reload or vhostctl add too).  Returns 1 with *fd a new
+ * duplicate of it (non-blocking, close-on-exec, the caller's to close: the
+ * passed socket itself stays open for the next instance), 0 if none is
+ * dc's, or -1 after logging why it cannot be had.  The socket file is the
  * service manager's: the caller must not remove it.
  */
-int	sdlisten_take(const struct dev_cfg *dc);
-
-/* How many passed sockets were given to devices. */
-size_t	sdlisten_count(void);
+int	sdlisten_take(const struct dev_cfg *dc, int *fd);
 
 #endif

@@ -10,7 +10,8 @@
  *  - socket activation: listening sockets bound by the test, passed as
  *    fds 3... with $LISTEN_FDS, $LISTEN_FDNAMES and $LISTEN_PID (set in the
  *    child, after fork); a front-end is served through them, by path and
- *    by name, across a restart of vhostd; a passed socket that matches no
+ *    by name, across a restart of vhostd, and to devices set up later by
+ *    a reload or vhostctl add; a passed socket that matches no
  *    device, or is no listening socket, stops vhostd with its name logged.
  *  - vhostd --print-capabilities prints valid JSON naming every device
  *    type; the vhost-user description files made by the build follow
@@ -509,6 +510,109 @@ test_activation_served(void **state)
 	unlink(other);
 }
 
+/* One request on vhostd's control socket (<dir>/control.sock) and its
+ * answer, parsed; the answer must say "ok": true. */
+static json_t *
+ctl_ok(struct daemon *d, const char *req)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char buf[65536];
+	size_t len = 0;
+	ssize_t n;
+	json_t *j;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock",
+	    d->dir);
+	assert_int_not_equal(fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+	    0), -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (len < sizeof(buf) - 1 && memchr(buf, '\n', len) == NULL) {
+		if ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) <= 0)
+			fail_msg("no answer to %s", req);
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if ((j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL)) == NULL ||
+	    !json_is_true(json_object_get(j, "ok"))) {
+		daemon_log_dump(d);
+		fail_msg("%s: %s", req, buf);
+	}
+	return j;
+}
+
+/*
+ * (3b) The passed sockets stay vhostd's for the devices set up later: a
+ * device changed by a reload, one removed and added again, and a new
+ * device added with the path of a socket passed for a device since
+ * removed are each served through the passed socket (none binds its own
+ * against the manager's live socket), and the files stay at exit.
+ */
+static void
+test_activation_later(void **state)
+{
+	struct daemon *d = *state;
+	char other[PATH_MAX], req[PATH_MAX + 256];
+	struct run r = { .names = "vhostd-devices.socket:vm2-rng" };
+	json_t *j;
+
+	DAEMON_SKIP_IF_NONE(d);
+	daemon_add(d, "rng", "vm1-rng", "");
+	daemon_add(d, "rng", "vm2-rng", "");
+	snprintf(other, sizeof(other), "%s/elsewhere.sock", d->dir);
+	r.pass[0] = listener(d->sock[0]);
+	r.pass[1] = listener(other);
+	r.npass = 2;
+	start(d, &r);
+	if (!daemon_log_has(d, WAIT_MS, "serving 2 devices", NULL)) {
+		daemon_log_dump(d);
+		fail_msg("vhostd did not start with passed sockets");
+	}
+	served(d->sock[0]);
+	served(other);
+
+	/* A reload that changes both devices. */
+	d->json[0] = '\0';
+	d->ndevs = 0;
+	daemon_add(d, "rng", "vm1-rng", ", \"max_bytes\": 100000");
+	daemon_add(d, "rng", "vm2-rng", ", \"max_bytes\": 100000");
+	write_config(d);
+	j = ctl_ok(d, "{\"version\": 1, \"cmd\": \"reload\"}\n");
+	assert_int_equal(json_array_size(json_object_get(j, "changed")), 2);
+	json_decref(j);
+	served(d->sock[0]);
+	served(other);
+
+	/* Removed and added again. */
+	json_decref(ctl_ok(d, "{\"version\": 1, \"cmd\": \"remove\", \"id\": "
+	    "\"vm2-rng\"}\n"));
+	json_decref(ctl_ok(d, "{\"version\": 1, \"cmd\": \"add\", \"device\": "
+	    "\"{\\\"id\\\": \\\"vm2-rng\\\", \\\"type\\\": \\\"rng\\\", "
+	    "\\\"socket\\\": \\\"vm2-rng.sock\\\"}\"}\n"));
+	served(other);
+	assert_false(is_socket(d->sock[1]));
+
+	/* Another device on the path of a removed one's socket. */
+	json_decref(ctl_ok(d, "{\"version\": 1, \"cmd\": \"remove\", \"id\": "
+	    "\"vm1-rng\"}\n"));
+	snprintf(req, sizeof(req), "{\"version\": 1, \"cmd\": \"add\", "
+	    "\"device\": \"{\\\"id\\\": \\\"vm9-rng\\\", \\\"type\\\": "
+	    "\\\"rng\\\", \\\"socket\\\": \\\"%s\\\"}\"}\n", d->sock[0]);
+	json_decref(ctl_ok(d, req));
+	served(d->sock[0]);
+	assert_true(daemon_log_has(d, 0, "vm9-rng: serving the socket passed "
+	    "by systemd", "fd 3", NULL));
+	stop(d);
+	assert_true(is_socket(d->sock[0]));
+	assert_true(is_socket(other));
+	close(r.pass[0]);
+	close(r.pass[1]);
+	unlink(other);
+}
+
 /*
  * Starts vhostd with r and expects it to exit 1 before it serves anything,
  * with a log line holding each of the strings (at most 4, NULL-terminated).
@@ -840,6 +944,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_notify_abstract_other_pid,
 		    daemon_setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_activation_served,
+		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_activation_later,
 		    daemon_setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_activation_refused,
 		    daemon_setup, daemon_teardown),
