@@ -820,7 +820,7 @@ static int
 top_sample(struct sample *s, size_t max, int *rc)
 {
 	json_t *l, *st, *d, *qs, *q;
-	size_t i, k, n = 0;
+	size_t i, j, k, n = 0;
 	uint64_t h[VQ_LAT_BUCKETS];
 	unsigned b;
 
@@ -858,7 +858,7 @@ top_sample(struct sample *s, size_t max, int *rc)
 		s[k].counted = true;
 		s[k].worker = jint(d, "worker_pid");
 		qs = json_object_get(d, "queues");
-		json_array_foreach(qs, i, q) {
+		json_array_foreach(qs, j, q) {
 			s[k].requests += (uint64_t)jint(q, "requests");
 			s[k].in += (uint64_t)jint(q, "bytes_from_guest");
 			s[k].out += (uint64_t)jint(q, "bytes_to_guest");

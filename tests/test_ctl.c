@@ -537,7 +537,8 @@ test_status_list_show_stats(void **state)
 	unlink(chip);
 }
 
-/* top: frames of rates while requests are made, as JSON and as a table. */
+/* top: frames of rates while requests are made, as JSON and as a table;
+ * every device with a worker is counted, not only the first. */
 static void
 test_top(void **state)
 {
@@ -546,7 +547,7 @@ test_top(void **state)
 	struct daemon *d = *state;
 	char path[PATH_MAX], *out, *line, *save;
 	json_t *f, *dev;
-	struct vuf *vf;
+	struct vuf *vf, *v2;
 	int fd, status, frames = 0;
 	double best = 0;
 	pid_t pid;
@@ -554,8 +555,13 @@ test_top(void **state)
 	DAEMON_SKIP_IF_NONE(d);
 	daemon_add(d, "rng", "vm1-rng", "");
 	daemon_add(d, "rng", "vm2-rng", "");
+	daemon_add(d, "rng", "vm3-rng", "");
 	daemon_start(d);
 	vf = daemon_open_dev(d->sock[0], QSIZE);
+	/* vm2-rng has a worker too, but makes no requests; vm3-rng has
+	 * none. */
+	v2 = daemon_open_dev(d->sock[1], QSIZE);
+	rng_req(v2);
 	fd = out_file(d, "top.out", path, sizeof(path));
 	pid = ctl_spawn(d, &as_root, -1, fd, -1, targs);
 	/* Requests all along the frames. */
@@ -576,6 +582,10 @@ test_top(void **state)
 			best = json_real_value(json_object_get(dev,
 			    "requests_per_s"));
 		assert_non_null(dev = dev_of(f, "vm2-rng"));
+		assert_true(json_is_true(json_object_get(dev, "counted")));
+		assert_true(json_real_value(json_object_get(dev,
+		    "requests_per_s")) == 0);
+		assert_non_null(dev = dev_of(f, "vm3-rng"));
 		assert_true(json_is_false(json_object_get(dev, "counted")));
 		json_decref(f);
 	}
@@ -590,6 +600,7 @@ test_top(void **state)
 	free(out);
 	assert_int_equal(ctl_run(d, NULL, NULL, NULL, ARGS("top", "-d",
 	    "x")), 2);
+	vuf_close(v2);
 	vuf_close(vf);
 	stop(d);
 }
