@@ -164,6 +164,14 @@ ctl_queue(struct ctl_conn *c, json_t *reply)
 		free(text);
 		return -1;
 	}
+	/* What the peer read goes once it is as much as what it has not:
+	 * a peer that reads as fast as it asks, but never all, would
+	 * otherwise grow the buffer by every answer it was ever sent. */
+	if (c->out_off > 0 && c->out_off >= c->out_len - c->out_off) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
 	if ((p = realloc(c->out, c->out_len + len + 1)) == NULL) {
 		free(text);
 		return -1;

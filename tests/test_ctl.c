@@ -1235,6 +1235,64 @@ test_oversized_slow_many(void **state)
 	stop(d);
 }
 
+/*
+ * A peer that pipelines requests and reads its answers as they come, but
+ * never all of them: main's buffer of its answers stays the size of what
+ * is unread, not of everything it was ever sent (32 MiB of answers here
+ * may not grow main by 16 MiB).
+ */
+static void
+test_slow_reader(void **state)
+{
+	static const char req[] = "{\"version\": 1, \"cmd\": \"list\"}\n";
+	struct daemon *d = *state;
+	struct pollfd pfd;
+	char buf[4096], id[16];
+	size_t got = 0, off = 0;
+	long rss0, rss1;
+	ssize_t n;
+	int fd, i;
+
+	DAEMON_SKIP_IF_NONE(d);
+	for (i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "vm%d-rng", i);
+		daemon_add(d, "rng", id, "");
+	}
+	daemon_start(d);
+	fd = raw_connect(d);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	/* A first answer, so that main has set up what a connection
+	 * needs before it is measured. */
+	raw_send(fd, req, sizeof(req) - 1);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+	sleep_ms(100);
+	assert_true((rss0 = proc_rss_kb(d->pid)) > 0);
+	while (got < 32 << 20) {
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN | POLLOUT };
+		if (poll(&pfd, 1, WAIT_MS) != 1)
+			fail_msg("main stopped answering after %zu bytes", got);
+		if (pfd.revents & POLLOUT) {
+			n = send(fd, req + off, sizeof(req) - 1 - off,
+			    MSG_NOSIGNAL);
+			if (n > 0)
+				off = (off + (size_t)n) % (sizeof(req) - 1);
+		}
+		if (pfd.revents & POLLIN) {
+			if ((n = read(fd, buf, sizeof(buf))) <= 0)
+				fail_msg("main closed the connection after %zu "
+				    "bytes", got);
+			got += (size_t)n;
+		}
+	}
+	rss1 = proc_rss_kb(d->pid);
+	close(fd);
+	if (rss1 > rss0 + 16 * 1024)
+		fail_msg("main grew from %ld kB to %ld kB for a peer with at "
+		    "most a few hundred kB unread", rss0, rss1);
+	stop(d);
+}
+
 int
 main(void)
 {
@@ -1253,6 +1311,8 @@ main(void)
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_slow_many,
 		    setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_slow_reader, setup,
+		    daemon_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
