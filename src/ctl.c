@@ -39,6 +39,7 @@
 #define CTL_OUT_PAUSE	(256 * 1024)	/* no more requests are run while
 					   this much is not read */
 #define CTL_READ_MAX	(256 * 1024)	/* bytes read per wake-up */
+#define CTL_BATCH	16		/* requests run per wake-up */
 
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn)	 link;
@@ -46,6 +47,7 @@ struct ctl_conn {
 	pid_t			 pid;
 	uid_t			 uid;
 	struct event		*rev, *wev, *timer;
+	struct event		*resume;	/* more lines wait (CTL_BATCH) */
 	char			 in[CTL_REQ_MAX];
 	size_t			 in_len;
 	char			*out;
@@ -250,6 +252,8 @@ ctl_conn_free(struct ctl_conn *c)
 		event_free(c->wev);
 	if (c->timer != NULL)
 		event_free(c->timer);
+	if (c->resume != NULL)
+		event_free(c->resume);
 	close(c->fd);
 	free(c->out);
 	TAILQ_REMOVE(&conns, c, link);
@@ -387,24 +391,37 @@ ctl_has_line(const struct ctl_conn *c)
 
 /*
  * Runs the complete request lines in the input buffer, one after the
- * other, until one waits for counters or the peer has too much unread;
- * then writes the answers.  Frees c (and returns) if it is done with.
+ * other, until one waits for counters, the peer has too much unread, or
+ * CTL_BATCH requests ran: a peer that sent a buffer full of requests
+ * (thousands of reloads) gets the next CTL_BATCH at the next turn of the
+ * event loop (c->resume), after the front-ends and other clients that are
+ * ready.  Then writes the answers.  Frees c (and returns) if it is done
+ * with.
  */
 static void
 ctl_process(struct ctl_conn *c)
 {
+	struct timeval now = { 0, 0 };
+	size_t off = 0, len;
+	unsigned ran = 0;
 	char *nl;
-	size_t len;
 
 	while (!c->waiting && !c->closing && !ctl_backlogged(c) &&
-	    (nl = memchr(c->in, '\n', c->in_len)) != NULL) {
-		len = (size_t)(nl - c->in);
+	    ran < CTL_BATCH &&
+	    (nl = memchr(c->in + off, '\n', c->in_len - off)) != NULL) {
+		len = (size_t)(nl - (c->in + off));
 		*nl = '\0';
-		ctl_arm_idle(c);
-		if (len > 0)
-			ctl_request(c, c->in, len);
-		memmove(c->in, nl + 1, c->in_len - len - 1);
-		c->in_len -= len + 1;
+		if (len > 0) {
+			ctl_arm_idle(c);
+			ctl_request(c, c->in + off, len);
+			ran++;
+		}
+		off += len + 1;
+	}
+	/* Once per batch, not once per line. */
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
 	}
 	if (ctl_flush(c) == -1) {
 		ctl_conn_free(c);
@@ -425,11 +442,23 @@ ctl_process(struct ctl_conn *c)
 		ctl_conn_free(c);
 		return;
 	}
+	if (!c->closing && !ctl_backlogged(c) && ctl_has_line(c))
+		evtimer_add(c->resume, &now);
 	/* Read on only while requests can be run. */
 	if (c->closing || c->eof || ctl_backlogged(c))
 		event_del(c->rev);
 	else
 		event_add(c->rev, NULL);
+}
+
+/* The next batch of a peer's requests (ctl_process). */
+static void
+ctl_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	if (!c->waiting)
+		ctl_process(c);
 }
 
 static void
@@ -596,7 +625,9 @@ ctl_accept(evutil_socket_t lfd, short ev, void *arg)
 	c->wev = event_new(ctl_base, fd, EV_WRITE | EV_PERSIST, ctl_writable,
 	    c);
 	c->timer = evtimer_new(ctl_base, ctl_idle, c);
+	c->resume = evtimer_new(ctl_base, ctl_resume, c);
 	if (c->rev == NULL || c->wev == NULL || c->timer == NULL ||
+	    c->resume == NULL ||
 	    event_add(c->rev, NULL) == -1) {
 		log_warnx("control: cannot watch a connection");
 		ctl_conn_free(c);

@@ -1020,6 +1020,20 @@ expect_error(int fd, const char *line, const char *want)
 	json_decref(j);
 }
 
+/* Sends line and expects an answer with "ok": true. */
+static void
+expect_ok(int fd, const char *line)
+{
+	json_t *j;
+
+	raw_send(fd, line, strlen(line));
+	assert_non_null(j = raw_answer(fd, WAIT_MS));
+	if (!json_is_true(json_object_get(j, "ok")))
+		fail_msg("%s: not ok: %s", line, json_string_value(
+		    json_object_get(j, "error")));
+	json_decref(j);
+}
+
 /* 1 if fd reaches its end (the peer closed it) within timeout_ms. */
 static int
 raw_closed(int fd, int timeout_ms)
@@ -1293,6 +1307,62 @@ test_slow_reader(void **state)
 	stop(d);
 }
 
+/*
+ * A peer that sends a buffer full of requests at once (1300 restarts)
+ * does not hold the event loop for all of them: a request another client
+ * sends right after is run before the last of them.
+ */
+static void
+test_batches(void **state)
+{
+	static const char req[] = "{\"version\":1,\"cmd\":\"restart\","
+	    "\"id\":\"vm1-rng\"}\n";
+	struct daemon *d = *state;
+	char *buf, *log, *line, *save;
+	int a, b, i, n = 1300, before = 0, total = 0;
+	bool seen = false;
+	json_t *j;
+
+	DAEMON_SKIP_IF_NONE(d);
+	daemon_add(d, "rng", "vm1-rng", "");
+	daemon_start(d);
+	a = raw_connect(d);
+	b = raw_connect(d);
+	assert_true(n * (sizeof(req) - 1) < 65536);
+	assert_non_null(buf = malloc((size_t)n * (sizeof(req) - 1)));
+	for (i = 0; i < n; i++)
+		memcpy(buf + (size_t)i * (sizeof(req) - 1), req,
+		    sizeof(req) - 1);
+	raw_send(a, buf, (size_t)n * (sizeof(req) - 1));
+	free(buf);
+	expect_ok(b, "{\"version\":1,\"cmd\":\"log-level\",\"level\":"
+	    "\"notice\"}\n");
+	for (i = 0; i < n; i++) {
+		assert_non_null(j = raw_answer(a, WAIT_MS));
+		assert_true(has(jstr(j, "error"), "has no worker"));
+		json_decref(j);
+	}
+	close(a);
+	close(b);
+	log = read_file(d->log);
+	for (line = strtok_r(log, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, ": log-level notice") != NULL)
+			seen = true;
+		if (strstr(line, ": restart vm1-rng") != NULL) {
+			total++;
+			before += !seen;
+		}
+	}
+	free(log);
+	assert_true(seen);
+	assert_int_equal(total, n);
+	if (before == n)
+		fail_msg("all %d requests of one peer ran before the request "
+		    "another peer sent meanwhile", n);
+	stop(d);
+}
+
 int
 main(void)
 {
@@ -1312,6 +1382,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_slow_many,
 		    setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_reader, setup,
+		    daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_batches, setup,
 		    daemon_teardown),
 	};
 
