@@ -90,6 +90,11 @@ struct cfg_control {
 	bool			 admin_set;
 	gid_t			 admin_gid;
 	char			 admin_name[CFG_NAME_MAX];	/* "" if a gid */
+	/* What the socket file was given at start (ctl_open): owner and
+	 * group (-1: left as made), mode.  Not read from the file. */
+	uid_t			 file_uid;
+	gid_t			 file_gid;
+	mode_t			 file_mode;
 };
 
 struct vhostd_cfg {

@@ -72,6 +72,8 @@ static struct event		*listen_ev, *listen_timer;
 static struct event_base	*ctl_base;
 static char			 sock_path[CFG_SOCK_MAX];
 static uid_t			 start_uid;	/* who started vhostd */
+static uid_t			 run_uid = (uid_t)-1;	/* ctl_open's */
+static gid_t			 run_gid = (gid_t)-1;
 static uint32_t			 stats_seq;
 static uint64_t			 idle_ms = CTL_IDLE_MS;
 static struct log_ratelimit	 ctl_rl = LOG_RATELIMIT_INIT;
@@ -87,13 +89,29 @@ ctl_conn_peer(const struct ctl_conn *c, pid_t *pid, uid_t *uid)
 	*uid = c->uid;
 }
 
-int
-ctl_open(const struct cfg_control *c, uid_t run_uid, gid_t run_gid)
+void
+ctl_file_perms(const struct cfg_control *c, uid_t *uid, gid_t *gid,
+    mode_t *mode)
 {
-	uid_t uid = c->uid != (uid_t)-1 ? c->uid : run_uid;
-	gid_t gid = c->gid != (gid_t)-1 ? c->gid : c->admin_set ?
-	    c->admin_gid : run_gid;
+	*uid = c->uid != (uid_t)-1 ? c->uid : run_uid;
+	*gid = c->gid != (gid_t)-1 ? c->gid : c->admin_set ? c->admin_gid :
+	    run_gid;
+	*mode = c->mode;
+}
 
+int
+ctl_open(struct cfg_control *c, uid_t ruid, gid_t rgid)
+{
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+
+	run_uid = ruid;
+	run_gid = rgid;
+	ctl_file_perms(c, &uid, &gid, &mode);
+	c->file_uid = uid;
+	c->file_gid = gid;
+	c->file_mode = mode;
 	start_uid = getuid();
 	if (c->too_long)
 		log_warnx("no control socket: the default, %s in the runtime "
@@ -102,7 +120,7 @@ ctl_open(const struct cfg_control *c, uid_t run_uid, gid_t run_gid)
 	if (!c->enabled)
 		return 0;
 	listen_fd = util_listen_unix("control socket", c->path, SOCK_STREAM,
-	    uid, gid, c->mode);
+	    uid, gid, mode);
 	if (listen_fd == -1)
 		return -1;
 	snprintf(sock_path, sizeof(sock_path), "%s", c->path);

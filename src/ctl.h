@@ -34,12 +34,22 @@
 
 /*
  * Before main locks itself down: binds the control socket of c (owner
- * uid/gid by default: the user main runs as).  admin: who may use it
- * (root, the user vhostd was started as if not root, and members of c's
- * admin_group).  Returns 0 (also when it is disabled), or -1 after logging
- * why.
+ * uid/gid by default: the user main runs as) and records what its file
+ * was given in c's file_uid, file_gid and file_mode.  Who may use it:
+ * root, the user vhostd was started as if not root, and members of the
+ * running configuration's admin_group.  Returns 0 (also when it is
+ * disabled), or -1 after logging why.
  */
-int	ctl_open(const struct cfg_control *c, uid_t run_uid, gid_t run_gid);
+int	ctl_open(struct cfg_control *c, uid_t run_uid, gid_t run_gid);
+
+/*
+ * The owner, group and mode the control socket file of c would be given
+ * (admin_group gives it its group and, by default, mode 0660), with the
+ * user main runs as that ctl_open was given.  A reload compares them with
+ * what the file has.
+ */
+void	ctl_file_perms(const struct cfg_control *c, uid_t *uid, gid_t *gid,
+	    mode_t *mode);
 /* Starts accepting on base. */
 int	ctl_start(struct event_base *base);
 /* At exit: closes every connection and removes the socket. */

@@ -10,11 +10,12 @@
  * privileges it may not open what root could) is reported with the
  * warnings its set-up logged and left out; the next reload tries again.
  *
- * Global keys: log_level and control_socket.admin_group apply at once;
- * the others are fixed once main has locked itself down, and a change to
- * them is reported as needing a restart of vhostd (and their running
- * values are kept in the configuration, so that it says what is in
- * effect).
+ * Global keys: log_level and control_socket.admin_group (who may
+ * connect from now on) apply at once; the others are fixed once main has
+ * locked itself down, and a change to them, or an admin_group that would
+ * give the control socket's file another group or mode, is reported as
+ * needing a restart of vhostd (and their running values are kept in the
+ * configuration, so that it says what is in effect).
  */
 #include "config.h"
 
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "devset.h"
 #include "log.h"
 #include "sdnotify.h"
@@ -208,11 +210,26 @@ devset_same_poll(const struct vhostd_cfg *o, const struct vhostd_cfg *n)
 	    n->has_poll_set && CPU_EQUAL(&o->poll_set, &n->poll_set);
 }
 
+/*
+ * Is the control socket of n the one running (o)?  Its file's owner, group
+ * and mode are compared as they come out, not as written: admin_group
+ * gives the file its group (and mode 0660 unless "mode" says otherwise),
+ * and an owner or group given as the default they stand for is no change.
+ */
 static bool
 devset_same_control(const struct cfg_control *o, const struct cfg_control *n)
 {
-	return o->enabled == n->enabled && strcmp(o->path, n->path) == 0 &&
-	    o->uid == n->uid && o->gid == n->gid && o->mode == n->mode;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+
+	if (o->enabled != n->enabled)
+		return false;
+	if (!o->enabled)
+		return true;
+	ctl_file_perms(n, &uid, &gid, &mode);
+	return strcmp(o->path, n->path) == 0 && o->file_uid == uid &&
+	    o->file_gid == gid && o->file_mode == mode;
 }
 
 /*
@@ -252,8 +269,16 @@ devset_globals(const struct vhostd_cfg *o, struct vhostd_cfg *n,
 		n->poll_set = o->poll_set;
 		n->main_set = o->main_set;
 	}
+	/* Who may connect is checked per connection against the running
+	 * admin_group: a new one applies to the next connections (those
+	 * accepted keep what they were let in with).  The socket file is
+	 * another matter: main, no longer root, cannot give it another
+	 * group or mode, and the file's permissions may keep the new
+	 * group's members out. */
 	if (!devset_same_control(&o->control, &n->control)) {
-		strlist_add(&r->restart, "control_socket: made once, at start");
+		strlist_add(&r->restart, "control_socket: its path, and its "
+		    "file's owner, group and mode (which admin_group sets), "
+		    "are made once, at start");
 		n->control.enabled = o->control.enabled;
 		memcpy(n->control.path, o->control.path,
 		    sizeof(n->control.path));
@@ -261,6 +286,9 @@ devset_globals(const struct vhostd_cfg *o, struct vhostd_cfg *n,
 		n->control.gid = o->control.gid;
 		n->control.mode = o->control.mode;
 	}
+	n->control.file_uid = o->control.file_uid;
+	n->control.file_gid = o->control.file_gid;
+	n->control.file_mode = o->control.file_mode;
 	if (o->control.admin_set != n->control.admin_set ||
 	    o->control.admin_gid != n->control.admin_gid)
 		strlist_add(&r->applied, "control_socket.admin_group");

@@ -961,6 +961,71 @@ test_unauthorized(void **state)
 	stop(d);
 }
 
+/*
+ * A reload compares the control socket's file as it comes out: the
+ * admin group given as "group" too is no change, another admin group lets
+ * its members in at once but needs a restart for the file's group.
+ */
+static void
+test_admin_group_reload(void **state)
+{
+	struct daemon *d = *state;
+	char sock[PATH_MAX];
+	struct passwd *pw;
+	struct stat st;
+	struct as nobody;
+	json_t *j;
+
+	DAEMON_SKIP_IF_NONE(d);
+	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL)
+		skip();
+	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, ADMIN_GID };
+	snprintf(d->global, sizeof(d->global), ", \"control_socket\": "
+	    "{\"admin_group\": %d}", ADMIN_GID);
+	daemon_add(d, "rng", "a", "");
+	daemon_start(d);
+	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, NULL,
+	    ARGS("list")), 0);
+
+	/* The file would be the same. */
+	write_cfg(d, ", \"control_socket\": {\"admin_group\": 4242, "
+	    "\"group\": 4242, \"mode\": \"0660\"}", DEV_A);
+	j = ctl_json(d, 0, NULL, ARGS("reload"));
+	assert_int_equal(json_array_size(json_object_get(j,
+	    "restart_needed")), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "applied")), 0);
+	json_decref(j);
+
+	/* Another admin group. */
+	write_cfg(d, ", \"control_socket\": {\"admin_group\": 4343}", DEV_A);
+	j = ctl_json(d, 0, NULL, ARGS("reload"));
+	assert_true(ids_are(json_object_get(j, "applied"),
+	    ARGS("control_socket.admin_group")));
+	assert_int_equal(json_array_size(json_object_get(j,
+	    "restart_needed")), 1);
+	assert_true(has(json_string_value(json_array_get(json_object_get(j,
+	    "restart_needed"), 0)), "control_socket: "));
+	json_decref(j);
+	ctl_path(d, sock, sizeof(sock));
+	assert_int_equal(stat(sock, &st), 0);
+	assert_int_equal(st.st_gid, ADMIN_GID);
+	/* Said again at the next reload: the file still has the old group. */
+	j = ctl_json(d, 0, NULL, ARGS("reload"));
+	assert_int_equal(json_array_size(json_object_get(j,
+	    "restart_needed")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "applied")), 0);
+	json_decref(j);
+	/* The check is the new group's (the file is nobody's: vhostd runs
+	 * as nobody, so the permissions let nobody in either way). */
+	nobody.group = 4343;
+	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, NULL,
+	    ARGS("list")), 0);
+	nobody.group = ADMIN_GID;
+	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, NULL,
+	    ARGS("list")), 1);
+	stop(d);
+}
+
 /* ---- hostile control clients ---- */
 
 static int
@@ -1376,6 +1441,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_add_remove_restart, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_unauthorized, setup,
+		    daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_admin_group_reload, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup,
 		    daemon_teardown),
