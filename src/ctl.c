@@ -204,18 +204,43 @@ ctl_queue(struct ctl_conn *c, json_t *reply)
 	return 0;
 }
 
+json_t *
+ctl_text(const char *text, size_t len)
+{
+	json_t *j;
+	char *v;
+
+	if ((j = json_stringn(text, len)) != NULL ||
+	    (j = json_stringn(text, util_utf8_trim(text, len))) != NULL)
+		return j;
+	if (len > CTL_REQ_MAX)
+		len = CTL_REQ_MAX;
+	if ((v = malloc(4 * len + 4)) == NULL)
+		return NULL;
+	j = json_string(util_vis(v, 4 * len + 4, text, len));
+	free(v);
+	return j;
+}
+
 static json_t *
 ctl_reply_new(void)
 {
 	return json_pack("{s:i, s:b}", "version", CTL_PROTO_VERSION, "ok", 1);
 }
 
-/* Queues the error answer {"version":1,"ok":false,"error":msg}. */
+/* The error answer {"version":1,"ok":false,"error":msg}. */
+static json_t *
+ctl_error_new(const char *msg)
+{
+	return json_pack("{s:i, s:b, s:o*}", "version", CTL_PROTO_VERSION,
+	    "ok", 0, "error", ctl_text(msg, strlen(msg)));
+}
+
+/* Queues the error answer of msg. */
 static int
 ctl_queue_error(struct ctl_conn *c, const char *msg)
 {
-	json_t *r = json_pack("{s:i, s:b, s:s}", "version",
-	    CTL_PROTO_VERSION, "ok", 0, "error", msg);
+	json_t *r = ctl_error_new(msg);
 	int rc;
 
 	if (r == NULL)
@@ -334,7 +359,7 @@ ctl_request(struct ctl_conn *c, const char *line, size_t len)
 	json_error_t jerr;
 	json_t *req, *reply = NULL, *v;
 	const char *name;
-	char err[1024];
+	char err[1024], vis[80];
 	enum ctl_ret r;
 
 	err[0] = '\0';
@@ -370,7 +395,8 @@ ctl_request(struct ctl_conn *c, const char *line, size_t len)
 		if (strcmp(cmd->name, name) == 0)
 			break;
 	if (cmd->name == NULL) {
-		snprintf(err, sizeof(err), "unknown command '%.64s'", name);
+		snprintf(err, sizeof(err), "unknown command '%s'",
+		    util_vis(vis, sizeof(vis), name, strlen(name)));
 		goto fail;
 	}
 	if ((reply = ctl_reply_new()) == NULL) {
@@ -385,7 +411,8 @@ ctl_request(struct ctl_conn *c, const char *line, size_t len)
 	}
 	if (r == CTL_FAIL) {
 		json_object_set_new(reply, "ok", json_false());
-		json_object_set_new(reply, "error", json_string(err));
+		json_object_set_new(reply, "error", ctl_text(err,
+		    strlen(err)));
 	}
 	json_decref(req);
 	if (ctl_queue(c, reply) == -1)
@@ -555,8 +582,7 @@ ctl_allowed(int fd, const struct ucred *cred)
 static void
 ctl_refuse(int fd, const char *msg)
 {
-	json_t *r = json_pack("{s:i, s:b, s:s}", "version",
-	    CTL_PROTO_VERSION, "ok", 0, "error", msg);
+	json_t *r = ctl_error_new(msg);
 	char *text = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL;
 
 	if (text != NULL) {

@@ -87,6 +87,15 @@ typedef void (*ctl_finish_fn)(struct ctl_conn *c, json_t *req,
 enum ctl_ret ctl_wait_stats(struct ctl_conn *c, struct inst *const *in,
 	    size_t n, json_t *req, json_t *reply, ctl_finish_fn finish);
 
+/*
+ * A JSON string of the len bytes of text for an answer: as it is if it is
+ * UTF-8, without the incomplete character a cut left at its end, or else
+ * made printable ASCII (util_vis); never NULL but out of memory.  An
+ * answer must not be lost to a message that echoes a client's bytes or
+ * was cut short.
+ */
+json_t	*ctl_text(const char *text, size_t len);
+
 /* Who sent the request, for log lines. */
 void	ctl_conn_peer(const struct ctl_conn *c, pid_t *pid, uid_t *uid);
 

@@ -17,6 +17,9 @@
 #include "ctl.h"
 #include "devset.h"
 #include "log.h"
+#include "util.h"
+
+#define CMD_VIS_MAX	96	/* bytes of a client's string in a message */
 
 static uint64_t	start_ms;
 
@@ -50,11 +53,13 @@ cmd_device_arg(json_t *req, char *err, size_t errlen)
 {
 	const char *id;
 	struct inst *in;
+	char vis[CMD_VIS_MAX];
 
 	if ((id = cmd_string(req, "id", err, errlen)) == NULL)
 		return NULL;
 	if ((in = devset_find(id)) == NULL)
-		snprintf(err, errlen, "no device '%.64s'", id);
+		snprintf(err, errlen, "no device '%s'", util_vis(vis,
+		    sizeof(vis), id, strlen(id)));
 	return in;
 }
 
@@ -74,20 +79,23 @@ cmd_strlist(const struct strlist *l)
 	size_t i;
 
 	for (i = 0; a != NULL && i < l->n; i++)
-		json_array_append_new(a, json_string(l->v[i]));
+		json_array_append_new(a, ctl_text(l->v[i], strlen(l->v[i])));
 	return a;
 }
 
+/* Logs a command that changes something, and who asked; arg, if any, is
+ * the client's: made one line of printable ASCII, and cut. */
 static void
-cmd_log(struct ctl_conn *c, const char *fmt, const char *arg)
+cmd_log(struct ctl_conn *c, const char *what, const char *arg)
 {
+	char vis[CMD_VIS_MAX];
 	pid_t pid;
 	uid_t uid;
 
 	ctl_conn_peer(c, &pid, &uid);
 	log_msg(LOG_NOTICE, "control: pid %d uid %u: %s%s%s", (int)pid,
-	    (unsigned)uid, fmt, arg != NULL ? " " : "",
-	    arg != NULL ? arg : "");
+	    (unsigned)uid, what, arg != NULL ? " " : "",
+	    arg != NULL ? util_vis(vis, sizeof(vis), arg, strlen(arg)) : "");
 }
 
 /* What one device is now: list, show. */
@@ -224,7 +232,7 @@ cmd_errors(json_t *reply, const char *errors)
 
 	while (a != NULL && p != NULL && *p != '\0') {
 		nl = strchr(p, '\n');
-		json_array_append_new(a, json_stringn(p, nl != NULL ?
+		json_array_append_new(a, ctl_text(p, nl != NULL ?
 		    (size_t)(nl - p) : strlen(p)));
 		p = nl != NULL ? nl + 1 : NULL;
 	}
@@ -276,7 +284,8 @@ cmd_status(struct ctl_conn *c, json_t *req, json_t *reply, char *err,
 	json_object_set_new(reply, "pid", json_integer(getpid()));
 	json_object_set_new(reply, "uptime_s",
 	    json_integer((json_int_t)((inst_now_ms() - start_ms) / 1000)));
-	json_object_set_new(reply, "config", json_string(cfg->path));
+	json_object_set_new(reply, "config", ctl_text(cfg->path,
+	    strlen(cfg->path)));
 	json_object_set_new(reply, "devices", json_integer((json_int_t)n));
 	json_object_set_new(reply, "connected",
 	    json_integer((json_int_t)connected));
@@ -405,16 +414,22 @@ cmd_add(struct ctl_conn *c, json_t *req, json_t *reply, char *err,
 	struct devset_report r;
 	json_t *v = json_object_get(req, "device");
 	const char *name = "<request>";
-	char *errors = NULL;
+	char *errors = NULL, vis[CMD_VIS_MAX];
 
 	if (!json_is_string(v)) {
 		snprintf(err, len, "bad request: \"device\" must be the text "
 		    "of a device object");
 		return CTL_FAIL;
 	}
-	if (json_is_string(json_object_get(req, "name")))
+	/* The client's file name starts every error line: one line of
+	 * printable ASCII, not too long. */
+	if (json_is_string(json_object_get(req, "name"))) {
 		name = json_string_value(json_object_get(req, "name"));
-	cmd_log(c, "add from", name);
+		cmd_log(c, "add from", name);
+		name = util_vis(vis, sizeof(vis), name, json_string_length(
+		    json_object_get(req, "name")));
+	} else
+		cmd_log(c, "add from", name);
 	if (devset_add(json_string_value(v), json_string_length(v), name, &r,
 	    &errors) == -1) {
 		cmd_errors(reply, errors);
@@ -486,12 +501,14 @@ cmd_log_level(struct ctl_conn *c, json_t *req, json_t *reply, char *err,
 {
 	const char *name;
 	int level, was = log_get_level();
+	char vis[CMD_VIS_MAX];
 
 	if ((name = cmd_string(req, "level", err, len)) == NULL)
 		return CTL_FAIL;
 	if ((level = log_level_parse(name)) == -1) {
-		snprintf(err, len, "unknown log level '%.32s' (expected error, "
-		    "warning, notice, info or debug)", name);
+		snprintf(err, len, "unknown log level '%s' (expected error, "
+		    "warning, notice, info or debug)", util_vis(vis,
+		    sizeof(vis), name, strlen(name)));
 		return CTL_FAIL;
 	}
 	cmd_log(c, "log-level", log_level_name(level));

@@ -29,6 +29,7 @@
 #include "devset.h"
 #include "log.h"
 #include "sdnotify.h"
+#include "util.h"
 
 #define DEVSET_WHY_MAX	1024	/* bytes of warnings kept per failed set-up */
 
@@ -487,10 +488,12 @@ int
 devset_remove(const char *id, bool force, char *why, size_t len)
 {
 	struct inst *in;
+	char vis[96];
 	size_t i;
 
 	if ((in = devset_find(id)) == NULL) {
-		snprintf(why, len, "no device '%s'", id);
+		snprintf(why, len, "no device '%s'", util_vis(vis, sizeof(vis),
+		    id, strlen(id)));
 		return -1;
 	}
 	if (in->conn_fd != -1 && !force) {

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "util.h"
 
 static bool		 log_stderr = true;
 static int		 log_level = LOG_NOTICE;
@@ -126,6 +127,10 @@ log_capture_add(int prio, const char *msg)
 		cap_used += (size_t)n;
 	if (cap_used >= cap_len)
 		cap_used = cap_len - 1;
+	/* A line cut short (here or by log_vmsg's buffer) must not end in
+	 * half a UTF-8 character: the text goes into JSON answers. */
+	cap_used = util_utf8_trim(cap_buf, cap_used);
+	cap_buf[cap_used] = '\0';
 }
 
 void

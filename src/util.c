@@ -174,3 +174,69 @@ fail:
 	unlink(sun.sun_path);
 	return -1;
 }
+
+/* What util_vis makes of byte c: its length, and the text in out. */
+static size_t
+util_vis_one(unsigned char c, char out[5])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\\') {
+		memcpy(out, "\\\\", 2);
+		return 2;
+	}
+	if (c >= 0x20 && c < 0x7f) {
+		out[0] = (char)c;
+		return 1;
+	}
+	out[0] = '\\';
+	out[1] = 'x';
+	out[2] = hex[c >> 4];
+	out[3] = hex[c & 0xf];
+	return 4;
+}
+
+const char *
+util_vis(char *dst, size_t len, const char *src, size_t srclen)
+{
+	size_t i, o = 0, total = 0, room;
+	char e[5];
+
+	for (i = 0; i < srclen; i++)
+		total += util_vis_one((unsigned char)src[i], e);
+	/* All of it, or as much as leaves room for "...". */
+	room = total < len ? total : len > 4 ? len - 4 : len - 1;
+	for (i = 0; i < srclen; i++) {
+		size_t n = util_vis_one((unsigned char)src[i], e);
+
+		if (o + n > room)
+			break;
+		memcpy(dst + o, e, n);
+		o += n;
+	}
+	if (i < srclen && len > 4) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+size_t
+util_utf8_trim(const char *s, size_t len)
+{
+	size_t i = len, cont = 0, need;
+	unsigned char c;
+
+	while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return len;
+	c = (unsigned char)s[i - 1];
+	if (c < 0xc0)
+		return len;	/* ASCII, or not UTF-8 at all: left as is */
+	need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+	return cont < need ? i - 1 : len;
+}

@@ -3,6 +3,7 @@
 #ifndef VHOSTD_UTIL_H
 #define VHOSTD_UTIL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -27,5 +28,19 @@ struct event_base *util_event_base(void);
  */
 int	util_listen_unix(const char *who, const char *path, int type,
 	    uid_t uid, gid_t gid, mode_t mode);
+
+/*
+ * Copies the srclen bytes of src into dst (of len bytes, at least 1) as
+ * printable ASCII, for messages that echo what a client sent: the bytes
+ * 0x20 to 0x7e as they are but the backslash, which is doubled, and every
+ * other byte (control characters, newlines, UTF-8) as \xNN.  What does not
+ * fit is cut between two escapes, never inside one, and "..." ends it.
+ * The result is one line, valid UTF-8 and JSON-safe.  Returns dst.
+ */
+const char *util_vis(char *dst, size_t len, const char *src, size_t srclen);
+
+/* The length of s[0..len) without the incomplete UTF-8 sequence a cut may
+ * have left at its end. */
+size_t	util_utf8_trim(const char *s, size_t len);
 
 #endif

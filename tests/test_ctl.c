@@ -1071,6 +1071,9 @@ raw_answer(int fd, int timeout_ms)
 	}
 }
 
+#define A31	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define A63	A31 A31 "a"
+
 /* Sends line and expects an error answer whose text holds `want`. */
 static void
 expect_error(int fd, const char *line, const char *want)
@@ -1203,6 +1206,31 @@ test_malformed(void **state)
 	    "\"device\" must be the text of a device object");
 	expect_error(fd, "{\"version\": 1, \"version\": 1, \"cmd\": "
 	    "\"list\"}\n", "duplicate object key");
+	/* Strings of the client's echoed in an error: a multibyte character
+	 * where a cut by bytes once split it (the answer was lost), control
+	 * characters.  They come back escaped, the answer whole. */
+	expect_error(fd, "{\"version\": 1, \"cmd\": \"" A63 "\xc3\xa9\"}\n",
+	    "unknown command '" A63 "\\xc3\\xa9'");
+	expect_error(fd, "{\"version\": 1, \"cmd\": \"show\", \"id\": \"" A63
+	    "\xc3\xa9\"}\n", "no device '" A63);
+	expect_error(fd, "{\"version\": 1, \"cmd\": \"remove\", \"id\": \""
+	    A63 "\xc3\xa9\"}\n", "no device '" A63);
+	expect_error(fd, "{\"version\": 1, \"cmd\": \"log-level\", "
+	    "\"level\": \"" A31 "\xc3\xa9\"}\n", "unknown log level '" A31
+	    "\\xc3\\xa9'");
+	expect_error(fd, "{\"version\": 1, \"cmd\": \"a\\u0001\\nb\"}\n",
+	    "unknown command 'a\\x01\\x0ab'");
+	/* And in the log: one line, escaped and cut. */
+	expect_error(fd, "{\"version\": 1, \"cmd\": \"remove\", \"id\": "
+	    "\"x\\nNOTICE: forged\"}\n", "no device 'x\\x0aNOTICE: forged'");
+	assert_true(daemon_log_has(d, WAIT_MS, ": remove x\\x0aNOTICE: "
+	    "forged", NULL));
+	big = "{\"version\": 1, \"cmd\": \"add\", \"device\": \"[]\", "
+	    "\"name\": \"" A63 A63 A63 "\"}\n";
+	expect_error(fd, big, "not valid");
+	assert_true(daemon_log_has(d, WAIT_MS, ": add from " A63, "...",
+	    NULL));
+	assert_false(daemon_log_has(d, 0, A63 A63, NULL));
 	/* Two in one write, then a valid one: answered in order. */
 	big = "{\"version\": 1, \"cmd\": \"status\"}\n{\"version\": 1, "
 	    "\"cmd\": \"stats\"}\n";
