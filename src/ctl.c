@@ -560,9 +560,9 @@ static bool
 ctl_allowed(int fd, const struct ucred *cred)
 {
 	const struct cfg_control *cc = &devset_cfg()->control;
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
-	unsigned i;
+	gid_t *groups;
+	size_t i, n;
+	bool in = false;
 
 	if (cred->uid == 0 || (start_uid != 0 && cred->uid == start_uid))
 		return true;
@@ -570,12 +570,12 @@ ctl_allowed(int fd, const struct ucred *cred)
 		return false;
 	if (cred->gid == cc->admin_gid)
 		return true;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1)
+	if ((groups = util_peer_groups(fd, &n)) == NULL)
 		return false;
-	for (i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == cc->admin_gid)
-			return true;
-	return false;
+	for (i = 0; i < n && !in; i++)
+		in = groups[i] == cc->admin_gid;
+	free(groups);
+	return in;
 }
 
 /* Refuses a peer with one error line (if its socket takes it now). */

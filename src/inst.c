@@ -859,9 +859,10 @@ static bool
 inst_peer_allowed(const struct inst *in, int fd, const struct ucred *cred)
 {
 	const struct dev_cfg *dc = in->cfg;
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
-	unsigned i, k, n = 0;
+	gid_t *groups;
+	size_t k, n;
+	unsigned i;
+	bool ok = false;
 
 	for (i = 0; i < dc->n_allow_uids; i++)
 		if (dc->allow_uids[i] == cred->uid)
@@ -871,13 +872,13 @@ inst_peer_allowed(const struct inst *in, int fd, const struct ucred *cred)
 			return true;
 	if (dc->n_allow_gids == 0)
 		return false;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		n = len / sizeof(gid_t);
-	for (k = 0; k < n; k++)
-		for (i = 0; i < dc->n_allow_gids; i++)
-			if (dc->allow_gids[i] == groups[k])
-				return true;
-	return false;
+	if ((groups = util_peer_groups(fd, &n)) == NULL)
+		return false;
+	for (k = 0; k < n && !ok; k++)
+		for (i = 0; i < dc->n_allow_gids && !ok; i++)
+			ok = dc->allow_gids[i] == groups[k];
+	free(groups);
+	return ok;
 }
 
 /*

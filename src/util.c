@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -239,4 +240,29 @@ util_utf8_trim(const char *s, size_t len)
 		return len;	/* ASCII, or not UTF-8 at all: left as is */
 	need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
 	return cont < need ? i - 1 : len;
+}
+
+gid_t *
+util_peer_groups(int fd, size_t *n)
+{
+	socklen_t len = 256 * sizeof(gid_t);
+	gid_t *g = NULL, *p;
+	int tries;
+
+	*n = 0;
+	/* Too small a buffer fails with ERANGE and the size it needs: the
+	 * groups are the peer's at connect(2), so once is enough. */
+	for (tries = 0; tries < 2; tries++) {
+		if ((p = realloc(g, len > 0 ? len : sizeof(gid_t))) == NULL)
+			break;
+		g = p;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+			*n = len / sizeof(gid_t);
+			return g;
+		}
+		if (errno != ERANGE)
+			break;
+	}
+	free(g);
+	return NULL;
 }

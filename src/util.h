@@ -30,6 +30,14 @@ int	util_listen_unix(const char *who, const char *path, int type,
 	    uid_t uid, gid_t gid, mode_t mode);
 
 /*
+ * The supplementary groups of the peer of the connected UNIX socket fd, as
+ * the kernel recorded them when it connected (SO_PEERGROUPS), however many
+ * there are: a malloc'ed array of *n gids, or NULL (*n 0) if they cannot
+ * be had.
+ */
+gid_t	*util_peer_groups(int fd, size_t *n);
+
+/*
  * Copies the srclen bytes of src into dst (of len bytes, at least 1) as
  * printable ASCII, for messages that echo what a client sent: the bytes
  * 0x20 to 0x7e as they are but the backslash, which is doubled, and every

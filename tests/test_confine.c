@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -325,6 +326,65 @@ test_allow_list(void **state)
 	daemon_stop(d);
 }
 
+/*
+ * As nobody, with the supplementary groups g[0..n), connects to the
+ * socket at path: 0 if vhostd keeps the connection (it waits for the
+ * front-end's first message), 1 if it closes it (refused), 2 on an error
+ * of ours.
+ */
+static int
+connect_with_groups(const char *path, const gid_t *g, size_t n)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct pollfd pfd;
+	int status, fd;
+	pid_t pid;
+	char c;
+
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	assert_int_not_equal(pid = fork(), -1);
+	if (pid == 0) {
+		if (setgroups(n, g) == -1 || setgid(NOBODY) == -1 ||
+		    setuid(NOBODY) == -1)
+			_exit(2);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			_exit(2);
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 1000) == 0)
+			_exit(0);
+		_exit(read(fd, &c, 1) == 0 ? 1 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* allow_gids: a front-end in the group among 300 others is let in, one
+ * not in it is not. */
+static void
+test_allow_gids_many(void **state)
+{
+	struct daemon *d = *state;
+	gid_t g[301];
+	size_t i;
+
+	DAEMON_SKIP_IF_NONE(d);
+	snprintf(d->global, sizeof(d->global), ",\n  \"user\": \"nobody\"");
+	daemon_add(d, "rng", "vm1-rng",
+	    ", \"socket_mode\": \"0666\", \"allow_gids\": [4242]");
+	daemon_start(d);
+	for (i = 0; i < 300; i++)
+		g[i] = 20000 + (gid_t)i;
+	g[300] = 4242;
+	assert_int_equal(connect_with_groups(d->sock[0], g, 300), 1);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-rng", "refusing",
+	    "uid 65534", "allow_gids", (char *)NULL))
+		fail_msg("no log line for the refused front-end");
+	assert_int_equal(connect_with_groups(d->sock[0], g, 301), 0);
+	daemon_stop(d);
+}
+
 /* The socket gets the configured group and mode, and is owned by the
  * unprivileged user vhostd runs as (who removes it at exit). */
 static void
@@ -369,6 +429,7 @@ main(void)
 		T(test_fault_hooks_absent),
 #endif
 		T(test_allow_list),
+		T(test_allow_gids_many),
 		T(test_socket_permissions),
 	};
 

@@ -7,10 +7,10 @@
  * --json parsed with jansson and checked field by field); reloads that
  * add, remove and change devices while an unchanged device's front-end
  * goes on without reconnecting; a peer that is not root refused with a
- * log line, one in the admin group let in; and malformed, oversized and
- * stalled requests answered or dropped while main goes on serving other
- * control clients and front-ends.  Without $VHOSTD or $VHOSTCTL the
- * tests skip.
+ * log line, one in the admin group let in (among hundreds of groups too);
+ * and malformed, oversized and stalled requests answered or dropped while
+ * main goes on serving other control clients and front-ends.  Without
+ * $VHOSTD or $VHOSTCTL the tests skip.
  */
 #include "config.h"
 
@@ -53,9 +53,12 @@ struct as {
 	uid_t	 uid;
 	gid_t	 gid;
 	gid_t	 group;		/* a supplementary group, or (gid_t)-1 */
+	bool	 many;		/* group comes after 300 others */
 };
 
-static const struct as as_root = { false, 0, 0, (gid_t)-1 };
+#define MANY_GROUPS	300
+
+static const struct as as_root = { false, 0, 0, (gid_t)-1, false };
 
 static int
 setup(void **state)
@@ -106,10 +109,17 @@ ctl_spawn(struct daemon *d, const struct as *as, int in, int out, int err,
 	dup2(out != -1 ? out : null, 1);
 	dup2(err != -1 ? err : null, 2);
 	if (as->change) {
-		gid_t g = as->group;
+		gid_t g[MANY_GROUPS + 1];
+		size_t ng = 0;
 
-		if (setgroups(g != (gid_t)-1 ? 1 : 0, &g) == -1 ||
-		    setgid(as->gid) == -1 || setuid(as->uid) == -1)
+		while (as->many && ng < MANY_GROUPS) {
+			g[ng] = 20000 + (gid_t)ng;
+			ng++;
+		}
+		if (as->group != (gid_t)-1)
+			g[ng++] = as->group;
+		if (setgroups(ng, g) == -1 || setgid(as->gid) == -1 ||
+		    setuid(as->uid) == -1)
 			_exit(126);
 	}
 	execv(getenv("VHOSTCTL"), (char *const *)argv);
@@ -926,7 +936,7 @@ test_unauthorized(void **state)
 	DAEMON_SKIP_IF_NONE(d);
 	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL)
 		skip();
-	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, (gid_t)-1 };
+	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, (gid_t)-1, false };
 	daemon_add(d, "rng", "vm1-rng", "");
 	daemon_start(d);
 	/* The socket is nobody's (vhostd runs as nobody): only the
@@ -951,7 +961,16 @@ test_unauthorized(void **state)
 	    ARGS("list")), 0);
 	assert_true(has(out, "vm1-rng"));
 	free(out);
+	/* A member of more groups than a first guess at their number. */
+	nobody.many = true;
+	assert_int_equal(ctl_run_as(d, &nobody, NULL, &out, NULL,
+	    ARGS("list")), 0);
+	assert_true(has(out, "vm1-rng"));
+	free(out);
 	nobody.group = (gid_t)-1;
+	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, &err,
+	    ARGS("list")), 1);
+	nobody.many = false;
 	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, &err,
 	    ARGS("list")), 1);
 	assert_true(has(err, "not root and not in the admin group 4242"));
@@ -979,7 +998,7 @@ test_admin_group_reload(void **state)
 	DAEMON_SKIP_IF_NONE(d);
 	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL)
 		skip();
-	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, ADMIN_GID };
+	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, ADMIN_GID, false };
 	snprintf(d->global, sizeof(d->global), ", \"control_socket\": "
 	    "{\"admin_group\": %d}", ADMIN_GID);
 	daemon_add(d, "rng", "a", "");
