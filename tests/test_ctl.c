@@ -1361,19 +1361,31 @@ test_oversized_slow_many(void **state)
 	stop(d);
 }
 
+static void
+sleep_us(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 /*
- * A peer that pipelines requests and reads its answers as they come, but
- * never all of them: main's buffer of its answers stays the size of what
+ * A peer that pipelines requests and reads its answers steadily, but
+ * slower than main makes them, so that never all are written: main's buffer of its answers stays the size of what
  * is unread, not of everything it was ever sent (32 MiB of answers here
  * may not grow main by 16 MiB).
  */
 static void
 test_slow_reader(void **state)
 {
-	static const char req[] = "{\"version\": 1, \"cmd\": \"list\"}\n";
+#define LIST	"{\"version\": 1, \"cmd\": \"list\"}\n"
+	/* More asked for than read each turn: main always has some unread. */
+	static const char req[] = LIST LIST LIST LIST LIST LIST LIST LIST;
+#undef LIST
 	struct daemon *d = *state;
 	struct pollfd pfd;
-	char buf[4096], id[16];
+	char buf[8192], id[16];
 	size_t got = 0, off = 0;
 	long rss0, rss1;
 	ssize_t n;
@@ -1389,7 +1401,7 @@ test_slow_reader(void **state)
 	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	/* A first answer, so that main has set up what a connection
 	 * needs before it is measured. */
-	raw_send(fd, req, sizeof(req) - 1);
+	raw_send(fd, req, 30);
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
 	assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
 	sleep_ms(100);
@@ -1409,6 +1421,8 @@ test_slow_reader(void **state)
 				fail_msg("main closed the connection after %zu "
 				    "bytes", got);
 			got += (size_t)n;
+			/* Slower than main answers: its answers pile up. */
+			sleep_us(500);
 		}
 	}
 	rss1 = proc_rss_kb(d->pid);
