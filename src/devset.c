@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "devset.h"
@@ -444,11 +445,19 @@ int
 devset_reload(struct devset_report *r, char **errors)
 {
 	struct vhostd_cfg *n;
+	struct timespec ts;
 
 	memset(r, 0, sizeof(*r));
 	log_msg(LOG_NOTICE, "reloading %s", cur->path);
-	/* A service manager (systemctl reload) waits for the READY=1. */
-	(void)sdnotify_send("RELOADING=1");
+	/* The service manager shows the unit reloading until READY=1, with
+	 * the time the reload began (sd_notify(3): RELOADING=1 goes with
+	 * MONOTONIC_USEC).  It does not make systemctl reload wait: that
+	 * waits for the unit's ExecReload=, vhostctl reload, which returns
+	 * once the reload is done and fails if the file was refused. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	(void)sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000 +
+	    (unsigned long long)ts.tv_nsec / 1000);
 	if ((n = cfg_load(cur->path, errors)) == NULL) {
 		if (*errors == NULL)
 			*errors = strdup("out of memory");

@@ -2,17 +2,22 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # make check test: the systemd units are clean and fit vhostd.
 #  1. systemd-analyze verify prints nothing for config/vhostd.service (as
-#     built, with ExecStart= pointing at the built vhostd, since verify
-#     checks that the program exists) and config/vhostd-devices.socket:
+#     built, with ExecStart= and ExecReload= pointing at the built vhostd
+#     and vhostctl, since verify checks that the programs exist) and
+#     config/vhostd-devices.socket:
 #     it exits 0 even on an unknown or unparsable directive, so any line
 #     it prints is a failure;
 #  2. every system call of the seccomp policies (policy/*.policy but the
 #     sanitizer builds' ones) is in the unit's SystemCallFilter=, expanded
 #     with systemd-analyze syscall-filter: the outer filter must never deny
-#     what vhostd's own allow-lists allow.
+#     what vhostd's own allow-lists allow;
+#  3. ExecReload= is vhostctl's reload, which returns when the reload is
+#     done and fails if it was refused: a signal would make systemctl
+#     reload return at once and report success whatever happened.
 # Exit status: 0 pass, 1 fail, 77 skip (no systemd-analyze).  Automake sets
-# $srcdir and $VHOSTD; the built unit is taken from the current directory
-# (the build directory) or $BUILT_UNIT.
+# $srcdir, $VHOSTD and $VHOSTCTL (by default the vhostctl next to $VHOSTD);
+# the built unit is taken from the current directory (the build directory)
+# or $BUILT_UNIT.
 set -u
 
 srcdir=${srcdir:-$(dirname "$0")/..}
@@ -41,12 +46,19 @@ if [ -z "${VHOSTD:-}" ] || [ ! -x "$VHOSTD" ]; then
 	echo "sysd-verify: VHOSTD unset or not executable" >&2
 	exit 1
 fi
+VHOSTCTL=${VHOSTCTL:-$(dirname "$VHOSTD")/vhostctl}
+if [ ! -x "$VHOSTCTL" ]; then
+	echo "sysd-verify: VHOSTCTL ($VHOSTCTL) not executable" >&2
+	exit 1
+fi
 
 tmp=$(mktemp -d /tmp/sysd-verify.XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 # 1. verify.  The units keep their names: the socket names its service.
-sed "s|^ExecStart=[^ ]*|ExecStart=$VHOSTD|" "$unit" >"$tmp/vhostd.service"
+sed -e "s|^ExecStart=[^ ]*|ExecStart=$VHOSTD|" \
+    -e "s|^ExecReload=[^ ]*vhostctl |ExecReload=$VHOSTCTL |" \
+    "$unit" >"$tmp/vhostd.service"
 cp "$socket" "$tmp/vhostd-devices.socket"
 out=$(cd "$tmp" && "$SYSTEMD_ANALYZE" verify --man=no \
     "$tmp/vhostd.service" "$tmp/vhostd-devices.socket" 2>&1)
@@ -103,6 +115,14 @@ if [ -s "$tmp/missing" ]; then
 	err "system calls vhostd's policies allow but SystemCallFilter= of" \
 	    "$unit denies: $(tr '\n' ' ' <"$tmp/missing")"
 fi
+
+# 3. A synchronous reload.
+reload=$(sed -n 's/^ExecReload=//p' "$unit")
+case "$reload" in
+*/vhostctl\ reload | */vhostctl\ -s\ *\ reload) ;;
+*) err "ExecReload=$reload of $unit is not vhostctl reload: systemctl" \
+    "reload would neither wait for the reload nor see it refused" ;;
+esac
 
 if [ "$fail" = 0 ]; then
 	echo "sysd-verify: OK ($(grep -c . "$tmp/allowed") calls in" \

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -328,8 +329,9 @@ environ_has(pid_t pid, const char *var)
 /*
  * (1) READY=1 comes from vhostd itself and only once every device socket
  * accepts connections; then WATCHDOG=1 every half WATCHDOG_USEC while the
- * devices serve; STOPPING=1 on SIGTERM.  Workers do not inherit the
- * manager's variables.
+ * devices serve; RELOADING=1 with MONOTONIC_USEC, then READY=1, on
+ * SIGHUP; STOPPING=1 on SIGTERM.  Workers do not inherit the manager's
+ * variables.
  */
 static void
 test_notify_ready_watchdog(void **state)
@@ -339,6 +341,8 @@ test_notify_ready_watchdog(void **state)
 	struct run r = { .watchdog_pid = true };
 	int fd, i, pings = 0, before = 0;
 	int64_t t0, last = 0;
+	unsigned long long t_us, mono;
+	struct timespec ts;
 	struct vuf *v;
 	pid_t from, w;
 
@@ -399,6 +403,27 @@ test_notify_ready_watchdog(void **state)
 		    now_ms() - last > 2 * WD_USEC / 1000 ? ", none at the end" :
 		    "");
 	served(d->sock[2]);
+
+	/* A reload: RELOADING=1 with the CLOCK_MONOTONIC time it began,
+	 * then READY=1. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t_us = (unsigned long long)ts.tv_sec * 1000000 +
+	    (unsigned long long)ts.tv_nsec / 1000;
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	do {
+		if (!notify_recv(fd, msg, sizeof(msg), &from, WAIT_MS))
+			fail_msg("no RELOADING=1 after SIGHUP");
+	} while (strcmp(msg, "WATCHDOG=1") == 0);
+	if (sscanf(msg, "RELOADING=1\nMONOTONIC_USEC=%llu", &mono) != 1)
+		fail_msg("after SIGHUP: \"%s\"", msg);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	assert_true(mono >= t_us && mono <= (unsigned long long)ts.tv_sec *
+	    1000000 + (unsigned long long)ts.tv_nsec / 1000);
+	do {
+		if (!notify_recv(fd, msg, sizeof(msg), &from, WAIT_MS))
+			fail_msg("no READY=1 after the reload");
+	} while (strcmp(msg, "WATCHDOG=1") == 0);
+	assert_non_null(strstr(msg, "READY=1"));
 
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
 	do {
