@@ -917,6 +917,187 @@ cfg_socket(struct cfg_ctx *ctx, const char *path, const char *rundir,
 }
 
 /*
+ * User and group names.  At start, before main locks itself down, they are
+ * resolved with getpwnam_r and getgrnam_r, through whatever the system's
+ * NSS configuration says, and remembered.  Once main is locked down (a
+ * reload, vhostctl add) NSS is not called: its modules may load libraries
+ * and talk to services with system calls main's seccomp filter forbids
+ * (nss-systemd, on Debian's default "passwd: files systemd", lists
+ * /run/systemd/userdb with getdents64 and connects to varlink sockets for
+ * any name the files lack), which would kill main.  A name is then taken
+ * from what start-up resolved, else read from /etc/passwd or /etc/group
+ * themselves (fgetpwent_r, fgetgrent_r: no NSS).
+ */
+struct cfg_name {
+	char	*name;		/* NULL: a user looked up by uid */
+	bool	 user;
+	uint32_t id;		/* uid or gid */
+	gid_t	 gid;		/* a user's primary group */
+};
+static struct cfg_name	*cfg_names;
+static size_t		 cfg_nnames;
+static bool		 cfg_names_locked;
+
+#define CFG_PASSWD	"/etc/passwd"
+#define CFG_GROUP	"/etc/group"
+#define CFG_ENT_BUF_MAX	(1024 * 1024)	/* for one line of those */
+
+void
+cfg_names_lock(void)
+{
+	cfg_names_locked = true;
+}
+
+/* Remembers what NSS said at start (dropped if out of memory: a reload
+ * then reads the files). */
+static void
+cfg_name_keep(const char *name, bool user, uint32_t id, gid_t gid)
+{
+	struct cfg_name *v;
+	char *dup = NULL;
+
+	if (name != NULL && (dup = strdup(name)) == NULL)
+		return;
+	if ((v = reallocarray(cfg_names, cfg_nnames + 1, sizeof(*v))) ==
+	    NULL) {
+		free(dup);
+		return;
+	}
+	cfg_names = v;
+	cfg_names[cfg_nnames++] = (struct cfg_name){ dup, user, id, gid };
+}
+
+static const struct cfg_name *
+cfg_name_kept(const char *name, bool user, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < cfg_nnames; i++)
+		if (cfg_names[i].user == user && (name != NULL ?
+		    cfg_names[i].name != NULL &&
+		    strcmp(cfg_names[i].name, name) == 0 :
+		    cfg_names[i].name == NULL && cfg_names[i].id == id))
+			return &cfg_names[i];
+	return NULL;
+}
+
+/*
+ * After the lockdown: the entry of user `name` (or, if name is NULL, of
+ * uid) in /etc/passwd, or of group `name` in /etc/group.  Returns 0 and
+ * sets *id (and *gid for a user), -1 if there is none (*e: an errno, or 0
+ * for no such entry).
+ */
+static int
+cfg_name_files(const char *name, bool user, uint32_t uid, uint32_t *id,
+    gid_t *gid, int *e)
+{
+	struct passwd pw, *pr;
+	struct group gr, *gres;
+	size_t len = 4096;
+	char *buf, *p;
+	FILE *f;
+	int r;
+
+	*e = 0;
+	if ((f = fopen(user ? CFG_PASSWD : CFG_GROUP, "re")) == NULL) {
+		*e = errno;
+		return -1;
+	}
+	if ((buf = malloc(len)) == NULL) {
+		*e = ENOMEM;
+		fclose(f);
+		return -1;
+	}
+	for (;;) {
+		pr = NULL;
+		gres = NULL;
+		r = user ? fgetpwent_r(f, &pw, buf, len, &pr) :
+		    fgetgrent_r(f, &gr, buf, len, &gres);
+		if (r == ERANGE && len < CFG_ENT_BUF_MAX) {
+			/* The line is read again with more room. */
+			if ((p = realloc(buf, len * 2)) == NULL) {
+				r = ENOMEM;
+				break;
+			}
+			buf = p;
+			len *= 2;
+			continue;
+		}
+		if (r != 0)
+			break;
+		if (user && (name != NULL ? strcmp(pw.pw_name, name) == 0 :
+		    pw.pw_uid == uid)) {
+			*id = pw.pw_uid;
+			*gid = pw.pw_gid;
+			break;
+		}
+		if (!user && strcmp(gr.gr_name, name) == 0) {
+			*id = gr.gr_gid;
+			break;
+		}
+	}
+	free(buf);
+	fclose(f);
+	if (r == 0)
+		return 0;
+	*e = r == ENOENT ? 0 : r;
+	return -1;
+}
+
+/*
+ * User name (or, if NULL, uid) or group name: its id and, for a user, its
+ * primary group.  Returns 0, or -1 with *e an errno or 0 for "unknown".
+ */
+static int
+cfg_name_lookup(const char *name, bool user, uint32_t uid, uint32_t *id,
+    gid_t *gid, int *e)
+{
+	struct passwd pw, *pr = NULL;
+	struct group gr, *gres = NULL;
+	const struct cfg_name *k;
+	char buf[4096];
+
+	if (cfg_names_locked) {
+		if ((k = cfg_name_kept(name, user, uid)) != NULL) {
+			*id = k->id;
+			*gid = k->gid;
+			return 0;
+		}
+		return cfg_name_files(name, user, uid, id, gid, e);
+	}
+	if (user) {
+		*e = name != NULL ? getpwnam_r(name, &pw, buf, sizeof(buf),
+		    &pr) : getpwuid_r(uid, &pw, buf, sizeof(buf), &pr);
+		if (pr == NULL)
+			return -1;
+		*id = pw.pw_uid;
+		*gid = pw.pw_gid;
+	} else {
+		*e = getgrnam_r(name, &gr, buf, sizeof(buf), &gres);
+		if (gres == NULL)
+			return -1;
+		*id = gr.gr_gid;
+		*gid = gr.gr_gid;
+	}
+	cfg_name_keep(name, user, *id, *gid);
+	return 0;
+}
+
+/* " (after start, names are read from /etc/passwd: ...)" for an unknown
+ * name's error, once main is locked down. */
+static const char *
+cfg_name_hint(bool user)
+{
+	if (!cfg_names_locked)
+		return "";
+	return user ? " (since vhostd started, a user name it did not know "
+	    "then is looked up in " CFG_PASSWD " only: give a uid, or "
+	    "restart vhostd)" : " (since vhostd started, a group name it did "
+	    "not know then is looked up in " CFG_GROUP " only: give a gid, "
+	    "or restart vhostd)";
+}
+
+/*
  * A user given as a name or a number: its uid, and its primary group in
  * *gid if gid is not NULL.  The user must exist.
  */
@@ -924,9 +1105,10 @@ static int
 cfg_user_value(struct cfg_ctx *ctx, json_t *v, const char *path, uid_t *uid,
     gid_t *gid)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096], q[QUOTE_BUF];
+	char q[QUOTE_BUF];
 	const char *name;
+	uint32_t id;
+	gid_t g;
 	int e;
 
 	if (json_is_integer(v)) {
@@ -938,13 +1120,13 @@ cfg_user_value(struct cfg_ctx *ctx, json_t *v, const char *path, uid_t *uid,
 		}
 		*uid = (uid_t)json_integer_value(v);
 		if (gid != NULL) {
-			e = getpwuid_r(*uid, &pw, buf, sizeof(buf), &res);
-			if (res == NULL) {
-				cfg_error(ctx, path, "no user has uid %u",
-				    (unsigned)*uid);
+			if (cfg_name_lookup(NULL, true, *uid, &id, &g, &e) ==
+			    -1) {
+				cfg_error(ctx, path, "no user has uid %u%s",
+				    (unsigned)*uid, cfg_name_hint(true));
 				return -1;
 			}
-			*gid = pw.pw_gid;
+			*gid = g;
 		}
 		return 0;
 	}
@@ -952,16 +1134,15 @@ cfg_user_value(struct cfg_ctx *ctx, json_t *v, const char *path, uid_t *uid,
 		cfg_error(ctx, path, "must be a user name or a uid");
 		return -1;
 	}
-	e = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
-	if (res == NULL) {
-		cfg_error(ctx, path, "unknown user %s%s%s",
+	if (cfg_name_lookup(name, true, 0, &id, &g, &e) == -1) {
+		cfg_error(ctx, path, "unknown user %s%s%s%s",
 		    quote(q, sizeof(q), name), e != 0 ? ": " : "",
-		    e != 0 ? strerror(e) : "");
+		    e != 0 ? strerror(e) : "", cfg_name_hint(true));
 		return -1;
 	}
-	*uid = pw.pw_uid;
+	*uid = (uid_t)id;
 	if (gid != NULL)
-		*gid = pw.pw_gid;
+		*gid = g;
 	return 0;
 }
 
@@ -969,9 +1150,10 @@ cfg_user_value(struct cfg_ctx *ctx, json_t *v, const char *path, uid_t *uid,
 static int
 cfg_group_value(struct cfg_ctx *ctx, json_t *v, const char *path, gid_t *gid)
 {
-	struct group gr, *res = NULL;
-	char buf[4096], q[QUOTE_BUF];
+	char q[QUOTE_BUF];
 	const char *name;
+	uint32_t id;
+	gid_t g;
 	int e;
 
 	if (json_is_integer(v)) {
@@ -988,14 +1170,13 @@ cfg_group_value(struct cfg_ctx *ctx, json_t *v, const char *path, gid_t *gid)
 		cfg_error(ctx, path, "must be a group name or a gid");
 		return -1;
 	}
-	e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
-	if (res == NULL) {
-		cfg_error(ctx, path, "unknown group %s%s%s",
+	if (cfg_name_lookup(name, false, 0, &id, &g, &e) == -1) {
+		cfg_error(ctx, path, "unknown group %s%s%s%s",
 		    quote(q, sizeof(q), name), e != 0 ? ": " : "",
-		    e != 0 ? strerror(e) : "");
+		    e != 0 ? strerror(e) : "", cfg_name_hint(false));
 		return -1;
 	}
-	*gid = gr.gr_gid;
+	*gid = (gid_t)id;
 	return 0;
 }
 

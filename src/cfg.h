@@ -171,6 +171,14 @@ const char *cfg_datapath_name(enum cfg_datapath dp);
  * Returns buf. */
 char	*cfg_cpulist(const cpu_set_t *set, char *buf, size_t len);
 
+/*
+ * main, just before it locks itself down: from now on user and group
+ * names are not looked up through NSS, whose modules may make system calls
+ * main's filter forbids, but taken from those resolved so far (at start)
+ * or read from /etc/passwd and /etc/group.
+ */
+void	cfg_names_lock(void);
+
 /* ---- for device parse hooks ---- */
 
 /* Reports an error at the JSON value at `path` (e.g. "devices[2].lines[1]");

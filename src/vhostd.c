@@ -489,6 +489,7 @@ main(int argc, char *argv[])
 	tzset();
 	if (!foreground)
 		open_report_fd();
+	cfg_names_lock();
 	if (sandbox_lockdown_main(&creds, seccomp_log ? SANDBOX_LOG :
 	    SANDBOX_KILL, main_seccomp_report, err, sizeof(err)) == -1) {
 		log_warnx("cannot lock main down: %s", err);

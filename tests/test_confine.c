@@ -6,7 +6,8 @@
  * worker; a worker made to try a forbidden system call (test-hooks builds
  * only) dies of SIGSYS with the call named in main's log while main and
  * the other VM's device keep serving; log mode (-S) reports and goes on;
- * socket permissions and the uid/gid allow-list.
+ * socket permissions and the uid/gid allow-list; user and group names
+ * in a reload, with no NSS lookup after the lockdown.
  */
 #include "config.h"
 
@@ -385,6 +386,88 @@ test_allow_gids_many(void **state)
 	daemon_stop(d);
 }
 
+/*
+ * Names in a reload, once main is locked down, under a service manager's
+ * userdb: vhostd runs in a mount namespace of its own with a
+ * /run/systemd/userdb directory, as on a host where systemd runs, so that
+ * an NSS lookup would go on to nss-systemd ("passwd: files systemd") and
+ * list that directory, which main's filter forbids.  An unknown
+ * socket_owner is an error of the file, and main goes on; names in
+ * /etc/passwd and /etc/group still work.
+ */
+static void
+test_reload_names(void **state)
+{
+	struct daemon *d = *state;
+	char script[PATH_MAX], wrap[PATH_MAX + 64], extra[128];
+	struct vuf *v;
+	struct stat st;
+	FILE *f;
+
+	DAEMON_SKIP_IF_NONE(d);
+	if (getenv("VHOSTD_WRAPPER") != NULL ||
+	    access("/usr/bin/unshare", X_OK) != 0)
+		skip();
+	snprintf(script, sizeof(script), "%s/userdb.sh", d->dir);
+	assert_non_null(f = fopen(script, "w"));
+	fputs("if [ -d /run/systemd ]; then mount -t tmpfs none /run/systemd; "
+	    "else mount -t tmpfs none /run; fi || exit 1\n"
+	    "mkdir -p /run/systemd/userdb || exit 1\n"
+	    "exec \"$@\"\n", f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(wrap, sizeof(wrap), "/usr/bin/unshare -m --propagation "
+	    "private /bin/sh %s", script);
+	setenv("VHOSTD_WRAPPER", wrap, 1);
+	snprintf(d->global, sizeof(d->global), ",\n  \"user\": \"nobody\"");
+	daemon_add(d, "rng", "vm1-rng", "");
+	daemon_start(d);
+	unsetenv("VHOSTD_WRAPPER");
+
+	/* An unknown user: the reload is refused, main lives. */
+	d->json[0] = '\0';
+	d->ndevs = 0;
+	daemon_add(d, "rng", "vm1-rng", ", \"socket_owner\": "
+	    "\"no-such-user-vhostd\"");
+	daemon_write_config(d);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "socket_owner: unknown user",
+	    "no-such-user-vhostd", "/etc/passwd", (char *)NULL))
+		fail_msg("the reload did not refuse the unknown user");
+	sleep_ms(200);
+	assert_int_equal(kill(d->pid, 0), 0);
+
+	/* An unknown group, likewise. */
+	d->json[0] = '\0';
+	d->ndevs = 0;
+	daemon_add(d, "rng", "vm1-rng", ", \"socket_group\": "
+	    "\"no-such-group-vhostd\"");
+	daemon_write_config(d);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "socket_group: unknown group",
+	    "no-such-group-vhostd", (char *)NULL))
+		fail_msg("the reload did not refuse the unknown group");
+
+	/* Names of the files: the device is restarted with them. */
+	d->json[0] = '\0';
+	d->ndevs = 0;
+	snprintf(extra, sizeof(extra), ", \"socket_owner\": \"nobody\", "
+	    "\"socket_group\": \"%s\"", getgrgid(NOBODY) != NULL ?
+	    getgrgid(NOBODY)->gr_name : "nogroup");
+	daemon_add(d, "rng", "vm1-rng", extra);
+	daemon_write_config(d);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "reload: 0 devices added, 0 "
+	    "removed, 1 changed", (char *)NULL))
+		fail_msg("the reload with known names did not apply");
+	assert_int_equal(stat(d->sock[0], &st), 0);
+	assert_int_equal(st.st_uid, NOBODY);
+	assert_int_equal(st.st_gid, NOBODY);
+	v = daemon_open_dev(d->sock[0], QSIZE);
+	read_some(v);
+	vuf_close(v);
+	daemon_stop(d);
+}
+
 /* The socket gets the configured group and mode, and is owned by the
  * unprivileged user vhostd runs as (who removes it at exit). */
 static void
@@ -430,6 +513,7 @@ main(void)
 #endif
 		T(test_allow_list),
 		T(test_allow_gids_many),
+		T(test_reload_names),
 		T(test_socket_permissions),
 	};
 

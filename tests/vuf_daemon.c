@@ -160,13 +160,8 @@ wrapper_words(char *buf, size_t len, const char **argv, int max)
 }
 
 void
-daemon_start(struct daemon *d)
+daemon_write_config(struct daemon *d)
 {
-	const char *verbose = getenv("VUF_VERBOSE");
-	const char *argv[DAEMON_WRAP_MAX + 12];
-	char wrap[4096];
-	int64_t deadline;
-	int i, n, nwrap, status, fd;
 	FILE *f;
 
 	snprintf(d->cfg, sizeof(d->cfg), "%s/vhostd.json", d->dir);
@@ -174,6 +169,18 @@ daemon_start(struct daemon *d)
 	fprintf(f, "{\n  \"runtime_dir\": \"%s\"%s,\n  \"devices\": [%s\n  ]\n"
 	    "}\n", d->dir, d->global, d->json);
 	assert_int_equal(fclose(f), 0);
+}
+
+void
+daemon_start(struct daemon *d)
+{
+	const char *verbose = getenv("VUF_VERBOSE");
+	const char *argv[DAEMON_WRAP_MAX + 12];
+	char wrap[4096];
+	int64_t deadline;
+	int i, n, nwrap, status, fd;
+
+	daemon_write_config(d);
 
 	if ((nwrap = wrapper_words(wrap, sizeof(wrap), argv,
 	    DAEMON_WRAP_MAX)) == -1)

@@ -46,6 +46,9 @@ int	daemon_teardown(void **state);
 void	daemon_add(struct daemon *d, const char *type, const char *id,
 	    const char *extra);
 
+/* Writes the config (<dir>/vhostd.json) as it is now: for a reload. */
+void	daemon_write_config(struct daemon *d);
+
 /* Writes the config, starts vhostd -f -c CONFIG and waits for every
  * socket (10 s times VUF_SLOW).  With $VHOSTD_WRAPPER set, its words
  * (split at blanks, the first looked up in $PATH) run vhostd: e.g.
