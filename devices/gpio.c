@@ -682,20 +682,32 @@ gpio_sim_open(struct gpio_cfg *c, int *fds, unsigned *nfds, char *err,
     size_t errlen)
 {
 	size_t size = gpio_sim_size(c->ngpio), i;
+	bool locked = dev_host_locked();
 	struct stat st;
 	char *buf = NULL, dash = '-';
-	int fd;
+	int fd = -1;
 
-	/* Created if missing (dev_host_open takes no mode), then opened
-	 * once and shared by every instance naming this chip. */
-	fd = open(c->chip, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-	    O_NOCTTY, 0644);
-	if (fd == -1)
+	/* At start: created if missing (dev_host_open takes no mode).  A
+	 * device set up later, by main locked down, may not create or
+	 * write a file: the chip must be there, with its state. */
+	if (!locked && (fd = open(c->chip, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC | O_NOCTTY, 0644)) == -1)
 		goto fail_errno;
-	close(fd);
+	if (fd != -1)
+		close(fd);
+	/* Opened once and shared by every instance naming this chip. */
 	if ((fd = dev_host_open(c->chip, O_RDWR | O_NOFOLLOW | O_NOCTTY)) ==
-	    -1)
+	    -1) {
+		if (locked && errno == ENOENT) {
+			snprintf(err, errlen, "sim chip %s does not exist: a "
+			    "sim device set up after vhostd started (reload, "
+			    "vhostctl add) needs its chip file made first, "
+			    "%zu bytes (vhostd.json(5), The sim backend)",
+			    c->chip, size);
+			goto fail;
+		}
 		goto fail_errno;
+	}
 	if (fstat(fd, &st) == -1)
 		goto fail_errno;
 	if (!S_ISREG(st.st_mode)) {
@@ -703,7 +715,13 @@ gpio_sim_open(struct gpio_cfg *c, int *fds, unsigned *nfds, char *err,
 		    c->chip);
 		goto fail;
 	}
-	if (st.st_size == 0) {
+	if (st.st_size == 0 && locked) {
+		snprintf(err, errlen, "sim chip %s is empty: a sim device set "
+		    "up after vhostd started (reload, vhostctl add) needs its "
+		    "chip file made first, %zu bytes (vhostd.json(5), The sim "
+		    "backend)", c->chip, size);
+		goto fail;
+	} else if (st.st_size == 0) {
 		if ((buf = malloc(size)) == NULL)
 			goto fail_errno;
 		memset(buf, '0', c->ngpio);
@@ -727,7 +745,9 @@ gpio_sim_open(struct gpio_cfg *c, int *fds, unsigned *nfds, char *err,
 			goto fail;
 		}
 	}
-	for (i = 0; i < c->nlines; i++)
+	/* This instance's lines are unused until its worker says otherwise
+	 * (the worker marks them so itself, when it starts). */
+	for (i = 0; !locked && i < c->nlines; i++)
 		if (pwrite(fd, &dash, 1, c->ngpio + 1 + c->lines[i]) != 1)
 			goto fail_errno;
 	fds[0] = fd;

@@ -42,6 +42,19 @@ struct host_file {
 };
 static struct host_file	*host_files;
 static size_t		 n_host_files;
+static bool		 host_locked;
+
+bool
+dev_host_locked(void)
+{
+	return host_locked;
+}
+
+void
+dev_host_lock(void)
+{
+	host_locked = true;
+}
 
 int
 dev_host_open(const char *path, int flags)

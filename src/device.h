@@ -223,6 +223,15 @@ int	dev_host_open(const char *path, int flags);
 /* main, at exit: closes what dev_host_open opened. */
 void	dev_host_close_all(void);
 
+/*
+ * main: an open hook that runs once main has locked itself down (a device
+ * added or changed by a reload or vhostctl add) finds this true.  It may
+ * then open host files that exist, never create or write them: main's
+ * seccomp filter forbids both.  dev_host_lock is main's, at its lockdown.
+ */
+bool	dev_host_locked(void);
+void	dev_host_lock(void);
+
 /* ---- main side, for the main_* hooks (src/inst.c) ---- */
 
 const char	*dev_inst_id(const struct inst *in);

@@ -481,6 +481,8 @@ devset_add(const char *text, size_t len, const char *name,
 {
 	struct vhostd_cfg *n;
 
+	char id[CFG_ID_MAX];
+
 	memset(r, 0, sizeof(*r));
 	if ((n = cfg_add_device(cur, text, len, name, errors)) == NULL) {
 		if (*errors == NULL)
@@ -488,7 +490,14 @@ devset_add(const char *text, size_t len, const char *name,
 		devset_log_errors("vhostctl add", *errors);
 		return -1;
 	}
+	/* The device added is the last.  If it cannot be started it is not
+	 * kept in the running configuration, where it would be neither
+	 * served nor removable nor addable again: it may be added again once
+	 * what it lacked is there. */
+	memcpy(id, n->devs[n->ndevs - 1].id, sizeof(id));
 	devset_apply(n, r);
+	if (devset_find(id) == NULL)
+		(void)cfg_forget_device(cur, id);
 	devset_log_report("vhostctl add", r);
 	return 0;
 }

@@ -490,6 +490,7 @@ main(int argc, char *argv[])
 	if (!foreground)
 		open_report_fd();
 	cfg_names_lock();
+	dev_host_lock();
 	if (sandbox_lockdown_main(&creds, seccomp_log ? SANDBOX_LOG :
 	    SANDBOX_KILL, main_seccomp_report, err, sizeof(err)) == -1) {
 		log_warnx("cannot lock main down: %s", err);
