@@ -4,8 +4,9 @@
  * socket (vhostctl(8)).  Each command is one request, one JSON line, and
  * one answer line (top: one pair per sample); the answer is printed as a
  * table for people, or as it came with --json for scripts.  Exit status:
- * 0 done, 1 vhostd refused or failed the request, 2 usage, 3 vhostd could
- * not be reached or did not answer.
+ * 0 done, 1 vhostd refused or failed the request or it could not be made
+ * (permission denied, too long, an unreadable add file), 2 usage, 3 vhostd
+ * could not be reached or did not answer.
  */
 #include "config.h"
 
@@ -89,15 +90,22 @@ warnx_(const char *fmt, ...)
 
 /* ---- talking to vhostd ---- */
 
-/* A connection to the control socket, or -1 after saying why. */
+/*
+ * A connection to the control socket, or -1 after saying why with the exit
+ * status in *rc: permission denied by the socket file's permissions is
+ * EXIT_REFUSED, as when vhostd refuses the peer; anything else
+ * EXIT_UNREACHABLE.
+ */
 static int
-ctl_connect(void)
+ctl_connect(int *rc)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, e;
 
+	*rc = EXIT_UNREACHABLE;
 	if (strlen(sock_path) >= sizeof(sun.sun_path)) {
 		warnx_("socket path %s is too long", sock_path);
+		*rc = EXIT_USAGE;
 		return -1;
 	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
@@ -106,11 +114,17 @@ ctl_connect(void)
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		warnx_("cannot reach vhostd at %s: %s%s", sock_path,
-		    strerror(errno), errno == EACCES ? " (run as root or as "
-		    "a member of its admin_group)" : errno == ENOENT ||
-		    errno == ECONNREFUSED ? " (is vhostd running? -s gives "
-		    "another socket)" : "");
+		e = errno;
+		if (e == EACCES || e == EPERM) {
+			warnx_("permission denied: %s: %s (run as root or as a "
+			    "member of vhostd's admin_group)", sock_path,
+			    strerror(e));
+			*rc = EXIT_REFUSED;
+		} else
+			warnx_("cannot reach vhostd at %s: %s%s", sock_path,
+			    strerror(e), e == ENOENT || e == ECONNREFUSED ?
+			    " (is vhostd running? -s gives another socket)" :
+			    "");
 		close(fd);
 		return -1;
 	}
@@ -134,10 +148,18 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Reads one answer line; NULL after saying why. */
+/*
+ * Reads one answer line; NULL after saying why.  cmd is the request's
+ * command: for one that changes something, an answer that does not come
+ * leaves vhostd's state unknown, which the message says.
+ */
 static json_t *
-read_answer(int fd)
+read_answer(int fd, const char *cmd)
 {
+	static const char *const changing[] = { "add", "remove", "reload",
+	    "restart", "log-level", NULL };
+	const char *const *c;
+	char maybe[128] = "";
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	json_error_t jerr;
 	char *buf = NULL, *p, *nl = NULL;
@@ -145,6 +167,11 @@ read_answer(int fd)
 	json_t *a = NULL;
 	ssize_t n;
 
+	for (c = changing; *c != NULL; c++)
+		if (strcmp(*c, cmd) == 0)
+			snprintf(maybe, sizeof(maybe), "; the %s may or may not "
+			    "have been done (vhostctl list, status and the log "
+			    "say)", cmd);
 	while (nl == NULL) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 65536;
@@ -156,19 +183,24 @@ read_answer(int fd)
 			buf = p;
 		}
 		if (poll(&pfd, 1, ANSWER_WAIT_MS) == 0) {
-			warnx_("vhostd did not answer within %d s",
-			    ANSWER_WAIT_MS / 1000);
+			warnx_("vhostd did not answer within %d s%s",
+			    ANSWER_WAIT_MS / 1000, maybe);
 			goto out;
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0) {
+		if (n <= 0 && len > 0)
+			warnx_("vhostd closed the connection in the middle of "
+			    "its answer, after %zu bytes%s%s%s", len,
+			    n == -1 ? ": " : "", n == -1 ? strerror(errno) : "",
+			    maybe);
+		else if (n <= 0)
 			warnx_("vhostd closed the connection without an "
-			    "answer%s%s", n == -1 ? ": " : "",
-			    n == -1 ? strerror(errno) : "");
+			    "answer%s%s%s", n == -1 ? ": " : "",
+			    n == -1 ? strerror(errno) : "", maybe);
+		if (n <= 0)
 			goto out;
-		}
 		nl = memchr(buf + len, '\n', (size_t)n);
 		len += (size_t)n;
 	}
@@ -187,32 +219,43 @@ out:
 
 /*
  * Sends req (version added) on a new connection and returns the answer;
- * NULL after saying why (vhostd unreachable).  The request is taken.
+ * NULL after saying why, with the exit status in *rc: EXIT_UNREACHABLE if
+ * vhostd could not be reached or gave no answer, EXIT_REFUSED if the
+ * request could not be made (too long) or the socket's permissions keep
+ * us out; 0 with an answer.  The request is taken.
  */
 static json_t *
-request(json_t *req)
+request(json_t *req, int *rc)
 {
 	json_t *a = NULL;
-	char *text;
+	char *text, cmd[32];
 	int fd;
 
+	snprintf(cmd, sizeof(cmd), "%s", json_string_value(json_object_get(req,
+	    "cmd")) != NULL ? json_string_value(json_object_get(req, "cmd")) :
+	    "request");
 	json_object_set_new(req, "version", json_integer(CTL_PROTO_VERSION));
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
+	*rc = EXIT_REFUSED;
 	if (text == NULL) {
 		warnx_("out of memory");
 		return NULL;
 	}
 	if (strlen(text) + 1 > CTL_REQ_MAX) {
-		warnx_("request too long (%zu bytes, at most %d)",
-		    strlen(text) + 1, CTL_REQ_MAX);
+		warnx_("the %s request would be %zu bytes long, more than the "
+		    "%d vhostd takes%s: nothing was sent", cmd,
+		    strlen(text) + 1, CTL_REQ_MAX, strcmp(cmd, "add") == 0 ?
+		    " (the device's text is sent escaped, as a JSON string)" :
+		    "");
 		free(text);
 		return NULL;
 	}
-	if ((fd = ctl_connect()) == -1) {
+	if ((fd = ctl_connect(rc)) == -1) {
 		free(text);
 		return NULL;
 	}
+	*rc = EXIT_UNREACHABLE;
 	strcat(text, "\n");
 	/* Even if vhostd closed the connection before reading the request
 	 * (it refused us), its answer may say why. */
@@ -220,9 +263,11 @@ request(json_t *req)
 	    errno != ECONNRESET)
 		warnx_("sending the request: %s", strerror(errno));
 	else
-		a = read_answer(fd);
+		a = read_answer(fd, cmd);
 	free(text);
 	close(fd);
+	if (a != NULL)
+		*rc = 0;
 	return a;
 }
 
@@ -266,8 +311,8 @@ simple(json_t *req, void (*print)(json_t *))
 	json_t *a;
 	int rc;
 
-	if ((a = request(req)) == NULL)
-		return EXIT_UNREACHABLE;
+	if ((a = request(req, &rc)) == NULL)
+		return rc;
 	if (json_out)
 		print_json(a);
 	rc = answer_ok(a) ? 0 : EXIT_REFUSED;
@@ -669,11 +714,12 @@ run_reload(int argc, char *argv[])
 	return simple(cmd_req("reload"), print_applied);
 }
 
-/* The whole of f, NUL-terminated, at most max bytes; NULL if longer or
- * unreadable (said why). */
+/* The whole of f, NUL-terminated, at most max bytes; NULL if longer,
+ * unreadable or not text (a NUL byte) (said why). */
 static char *
 slurp(FILE *f, const char *name, size_t max)
 {
+	const char *nul;
 	char *buf;
 	size_t len;
 
@@ -689,6 +735,13 @@ slurp(FILE *f, const char *name, size_t max)
 	}
 	if (len > max) {
 		warnx_("%s is too long (more than %zu bytes)", name, max);
+		free(buf);
+		return NULL;
+	}
+	/* It would be cut there, silently, and the rest never checked. */
+	if ((nul = memchr(buf, '\0', len)) != NULL) {
+		warnx_("%s has a NUL byte at offset %zu: not a JSON text", name,
+		    (size_t)(nul - buf));
 		free(buf);
 		return NULL;
 	}
@@ -824,13 +877,10 @@ top_sample(struct sample *s, size_t max, int *rc)
 	uint64_t h[VQ_LAT_BUCKETS];
 	unsigned b;
 
-	if ((l = request(cmd_req("list"))) == NULL) {
-		*rc = EXIT_UNREACHABLE;
+	if ((l = request(cmd_req("list"), rc)) == NULL)
 		return -1;
-	}
-	if ((st = request(cmd_req("stats"))) == NULL) {
+	if ((st = request(cmd_req("stats"), rc)) == NULL) {
 		json_decref(l);
-		*rc = EXIT_UNREACHABLE;
 		return -1;
 	}
 	if (!answer_ok(l) || !answer_ok(st)) {

@@ -936,6 +936,95 @@ test_add_remove_restart(void **state)
 	unlink(file);
 }
 
+/* ---- vhostctl's own errors ---- */
+
+/*
+ * A request too long to send, a socket whose permissions keep the caller
+ * out, an add file with a NUL byte, and an answer cut short: each said
+ * plainly, with the exit status vhostctl(8) gives.
+ */
+static void
+test_vhostctl_errors(void **state)
+{
+	struct daemon *d = *state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *out, *err, *id, path[PATH_MAX], opath[PATH_MAX], epath[PATH_MAX];
+	const struct as other = { true, 4444, 4444, (gid_t)-1, false };
+	static const char nul[] = "{\"id\": \"n1\", \"type\": \"rng\", "
+	    "\"socket\": \"n1.sock\"}\0{\"junk\"";
+	int lfd, cfd, ofd, efd, status;
+	char buf[4096];
+	pid_t pid;
+	FILE *f;
+
+	DAEMON_SKIP_IF_NONE(d);
+	daemon_add(d, "rng", "vm1-rng", "");
+	daemon_start(d);
+
+	/* Too long: nothing is sent; not "unreachable". */
+	assert_non_null(id = malloc(70001));
+	memset(id, 'x', 70000);
+	id[70000] = '\0';
+	assert_int_equal(ctl_run(d, NULL, NULL, &err, ARGS("show", id)), 1);
+	assert_true(has(err, "more than the 65536 vhostd takes"));
+	free(err);
+	free(id);
+
+	/* The socket file's permissions: vhostd's user's 0600 socket, for
+	 * someone else. */
+	if (getuid() == 0) {
+		assert_int_equal(ctl_run_as(d, &other, NULL, NULL, &err,
+		    ARGS("status")), 1);
+		assert_true(has(err, "permission denied"));
+		free(err);
+	}
+
+	/* A NUL byte in an add file: refused, not cut there. */
+	snprintf(path, sizeof(path), "%s/nul.json", d->dir);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(nul, 1, sizeof(nul) - 1, f), sizeof(nul) - 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(ctl_run(d, NULL, NULL, &err, ARGS("add", path)), 1);
+	assert_true(has(err, "has a NUL byte at offset 48"));
+	free(err);
+	unlink(path);
+	out = NULL;
+	assert_int_equal(ctl_run(d, NULL, &out, NULL, ARGS("list")), 0);
+	assert_null(strstr(out, "n1"));
+	free(out);
+	stop(d);
+
+	/* An answer cut short, from a "vhostd" of ours: for a reload, the
+	 * change may have been made. */
+	snprintf(path, sizeof(path), "%s/fake.sock", d->dir);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	assert_true((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >=
+	    0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	ofd = out_file(d, "cut.out", opath, sizeof(opath));
+	efd = out_file(d, "cut.err", epath, sizeof(epath));
+	pid = ctl_spawn(d, &as_root, -1, ofd, efd, ARGS("-s", path,
+	    "reload"));
+	assert_true((cfd = accept(lfd, NULL, NULL)) >= 0);
+	assert_true(read(cfd, buf, sizeof(buf)) > 0);
+	assert_int_equal(write(cfd, "{\"version\":1,\"ok\":", 18), 18);
+	close(cfd);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(ofd);
+	close(efd);
+	close(lfd);
+	unlink(path);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 3);
+	err = read_file(epath);
+	assert_true(has(err, "in the middle of its answer, after 18 bytes"));
+	assert_true(has(err, "the reload may or may not have been done"));
+	free(err);
+	unlink(opath);
+	unlink(epath);
+}
+
 /* ---- who may ---- */
 
 /*
@@ -1518,6 +1607,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_add_remove_restart, setup,
+		    daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_vhostctl_errors, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_unauthorized, setup,
 		    daemon_teardown),
