@@ -632,7 +632,8 @@ ctl_accept(evutil_socket_t lfd, short ev, void *arg)
 	}
 	if (!ctl_allowed(fd, &cred)) {
 		if (cc->admin_name[0] != '\0')
-			snprintf(grp, sizeof(grp), "%.24s", cc->admin_name);
+			util_vis(grp, sizeof(grp), cc->admin_name,
+			    strlen(cc->admin_name));
 		else
 			snprintf(grp, sizeof(grp), "%u",
 			    (unsigned)cc->admin_gid);
