@@ -14,9 +14,12 @@
  * CTL_REQ_MAX is answered with an error and the connection closed; a
  * connection that completes no request within CTL_IDLE_MS (one that sends
  * half a request and stalls, one that never reads its answers) is closed;
- * at most CTL_CONN_MAX connections at once.  Sockets are non-blocking and
- * each connection has its own buffers, so that no peer can stall the event
- * loop and with it the vhost-user front-ends.
+ * at most CTL_CONN_MAX connections at once.  Sockets are non-blocking,
+ * each connection has its own buffers (its answers held to what it has
+ * not read) and runs at most CTL_BATCH requests per turn of the event
+ * loop, so that no peer can stall the loop and with it the vhost-user
+ * front-ends.  Strings a peer sent are echoed in errors and logs escaped
+ * (util_vis), and no answer is lost to text that is not UTF-8 (ctl_text).
  */
 #include "config.h"
 
