@@ -480,7 +480,6 @@ devset_add(const char *text, size_t len, const char *name,
     struct devset_report *r, char **errors)
 {
 	struct vhostd_cfg *n;
-
 	char id[CFG_ID_MAX];
 
 	memset(r, 0, sizeof(*r));

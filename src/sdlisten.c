@@ -138,10 +138,8 @@ sdl_inspect(struct sdl_sock *s)
 {
 	struct sockaddr_un sun;
 	socklen_t len = sizeof(int), alen = sizeof(sun);
-	int domain = 0, type = 0, listening = 0;
+	int domain = 0, type = 0, listening = 0, fl;
 	char d[SDL_NAME_MAX + 128];
-
-	int fl;
 
 	if (fcntl(s->fd, F_SETFD, FD_CLOEXEC) == -1) {
 		log_warn("systemd: passed %s", sdl_desc(s, d, sizeof(d)));
@@ -319,7 +317,7 @@ sdlisten_take(const struct dev_cfg *dc, int *fdp)
 	*fdp = -1;
 	if ((s = sdl_find(dc)) == NULL)
 		return 0;
-	/* Above the fds the manager passed, as those are. */
+	/* Never 0 to 2, were stdio closed. */
 	if ((fd = fcntl(s->fd, F_DUPFD_CLOEXEC, SDL_FD_START)) == -1) {
 		log_warn("%s: passed socket %s", dc->id,
 		    sdl_desc(s, d, sizeof(d)));
