@@ -1083,8 +1083,8 @@ cfg_name_lookup(const char *name, bool user, uint32_t uid, uint32_t *id,
 	return 0;
 }
 
-/* " (after start, names are read from /etc/passwd: ...)" for an unknown
- * name's error, once main is locked down. */
+/* The end of an unknown name's error once main is locked down: where it
+ * was looked for, and what to do. */
 static const char *
 cfg_name_hint(bool user)
 {
