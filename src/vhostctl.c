@@ -116,9 +116,9 @@ ctl_connect(int *rc)
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		e = errno;
 		if (e == EACCES || e == EPERM) {
-			warnx_("permission denied by the file permissions of "
-			    "%s (run as root or as a member of vhostd's "
-			    "admin_group)", sock_path);
+			warnx_("permission denied by the permissions of %s or "
+			    "of its directory (run as root or as a member of "
+			    "vhostd's admin_group)", sock_path);
 			*rc = EXIT_REFUSED;
 		} else
 			warnx_("cannot reach vhostd at %s: %s%s", sock_path,
