@@ -53,12 +53,13 @@
  *   event line=3 edge=rising seqno=1 line_seqno=1 timestamp_ns=...
  *   timeout line=3 edge=both events=0
  *   loop-progress ops=N failed=F werr=W wrong=X rerr=R other=O up_ms=T
+ *        maxgap_ms=G
  *   loop-werr round=N what=set|request-output|request-input|readback
  *        line=L errno=E kmsg=K                       (a round that failed)
  *   loop-wrong round=N line=L want=V got=G           (a wrong read)
  *   loop-rerr round=N line=L errno=E                 (a read that failed)
  *   loop-other round=N what=... line=L errno=E       (unexplained error)
- *   loop-end ops=N failed=F werr=W wrong=X rerr=R other=O up_ms=T
+ *   loop-end ops=N failed=F werr=W wrong=X rerr=R other=O up_ms=T maxgap_ms=G
  * Errors go to stderr as "gpiotest: error: ...".
  *
  * The loop (tests/e2e/restart.sh kills the device's worker under it):
@@ -72,7 +73,10 @@
  * through. A read that is wrong (IN not WANT, OUT not what was set with
  * no failed request to explain it) or that fails, and an error with no
  * failed request in the kernel log, are not allowed: loop exits 3.
- * loop-progress comes every second.
+ * loop-progress comes every second; maxgap_ms is the longest time from
+ * the end of one round to the end of the next so far (with the loop's
+ * start as the end of round -1): how long the device kept the loop
+ * waiting at worst (tests/e2e/reload.sh prints it).
  *
  * Exit status: 0 success, 1 error (usage, no chip, ioctl failed), 2
  * wait-edge timed out before COUNT events, 3 loop saw a wrong or failed
@@ -644,20 +648,22 @@ static unsigned kmsg_gpio_failed(int kfd, unsigned a, unsigned b)
 
 struct loop_counts {
 	unsigned long ops, failed, werr, wrong, rerr, other;
+	long long maxgap_ms;
 };
 
 static void loop_report(const char *key, const struct loop_counts *c, long long t0)
 {
-	out("%s ops=%lu failed=%lu werr=%lu wrong=%lu rerr=%lu other=%lu up_ms=%lld", key,
-	    c->ops, c->failed, c->werr, c->wrong, c->rerr, c->other, now_ms() - t0);
+	out("%s ops=%lu failed=%lu werr=%lu wrong=%lu rerr=%lu other=%lu up_ms=%lld "
+	    "maxgap_ms=%lld", key, c->ops, c->failed, c->werr, c->wrong, c->rerr, c->other,
+	    now_ms() - t0, c->maxgap_ms);
 }
 
 static int cmd_loop(int cfd, const struct gpiochip_info *ci, int argc, char **argv)
 {
-	struct loop_counts c = { 0, 0, 0, 0, 0, 0 };
+	struct loop_counts c = { 0, 0, 0, 0, 0, 0, 0 };
 	unsigned long ms, round;
 	unsigned oline, iline;
-	long long t0, end, report;
+	long long t0, end, report, last, t;
 	int want, kfd, ofd = -1, ifd = -1, v = 1;
 
 	if (argc != 4)
@@ -673,6 +679,7 @@ static int cmd_loop(int cfd, const struct gpiochip_info *ci, int argc, char **ar
 	t0 = now_ms();
 	end = t0 + (long long)ms;
 	report = t0 + 1000;
+	last = t0;
 	for (round = 0; now_ms() < end; round++, v = !v) {
 		const char *what = NULL;	/* the write that failed */
 		unsigned wline = oline, kmsg;
@@ -743,7 +750,11 @@ static int cmd_loop(int cfd, const struct gpiochip_info *ci, int argc, char **ar
 		}
 		if (!bad)
 			c.ops++;
-		if (now_ms() >= report) {
+		t = now_ms();
+		if (t - last > c.maxgap_ms)
+			c.maxgap_ms = t - last;
+		last = t;
+		if (t >= report) {
 			loop_report("loop-progress", &c, t0);
 			report += 1000;
 		}
