@@ -769,6 +769,43 @@ test_reload(void **state)
 	stop(d);
 }
 
+/*
+ * A reload of a file much larger than the one vhostd started with, under
+ * main's seccomp filter: glibc's qsort asks sysconf(_SC_PHYS_PAGES),
+ * sysinfo(2), the first time it sorts 1024 bytes or more, which the
+ * position index of a file of 43 values or more is (src/cfg.c).  Main
+ * was killed by its filter until main.policy allowed it (found by
+ * tests/e2e/reload.sh).  The 16 devices are added and main goes on.
+ */
+static void
+test_reload_large_file(void **state)
+{
+	struct daemon *d = *state;
+	char devs[8192];
+	size_t len = 0, i;
+	json_t *j;
+
+	DAEMON_SKIP_IF_NONE(d);
+	daemon_add(d, "rng", "a", "");
+	daemon_start(d);
+	len += snprintf(devs + len, sizeof(devs) - len, "%s", DEV_A);
+	for (i = 0; i < 16; i++)
+		len += snprintf(devs + len, sizeof(devs) - len, ",\n    {\"id\": "
+		    "\"big%zu\", \"type\": \"rng\", \"socket\": \"big%zu.sock\", "
+		    "\"max_bytes\": 4096, \"period_ms\": 1000}", i, i);
+	assert_true(len < sizeof(devs));
+	write_cfg(d, "", devs);
+	j = ctl_json(d, 0, NULL, ARGS("reload"));
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_int_equal(json_array_size(json_object_get(j, "added")), 16);
+	assert_true(ids_are(json_object_get(j, "unchanged"), ARGS("a")));
+	json_decref(j);
+	j = ctl_json(d, 0, NULL, ARGS("list"));
+	assert_int_equal(json_array_size(json_object_get(j, "devices")), 17);
+	json_decref(j);
+	stop(d);
+}
+
 /* ---- add, remove, restart, log-level ---- */
 
 /*
@@ -1605,6 +1642,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_top, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup,
+		    daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_large_file, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_add_remove_restart, setup,
 		    daemon_teardown),

@@ -17,7 +17,9 @@
  *	      while each worker is SIGKILLed KILLS times at random moments.
  * base       GET_VRING_BASE while the worker is dead waits for the next
  *	      one and answers where the ring really stands.
- * irq	      a gpio interrupt armed before the worker died fires after.
+ * irq	      a gpio interrupt armed before the worker died fires after;
+ *	      so do 64 (the in-flight log's entries sorted under the
+ *	      worker's filter).
  * connect    "connect": vhostd connects to the front-end's socket, and
  *	      again after the front-end or vhostd itself went away.
  *
@@ -475,6 +477,71 @@ test_gpio_irq_across_restart(void **state)
 	daemon_stop(d);
 }
 
+/*
+ * A gpio device of 64 lines, each with its interrupt armed and an eventq
+ * buffer held: the new worker takes up all 64 again and a rising edge on
+ * the last line fires.  Resuming sorts the 64 in-flight entries (16
+ * bytes each), and glibc's qsort asks sysconf(_SC_PHYS_PAGES), sysinfo(2),
+ * the first time it sorts 1024 bytes or more: every new worker was killed
+ * by its filter until common.policy allowed it, and the device failed.
+ */
+static void
+test_gpio_64_irqs_across_restart(void **state)
+{
+	struct daemon *d = *state;
+	char extra[512], chip[PATH_MAX];
+	struct vuf_seg seg[2];
+	uint64_t a, b[64];
+	struct vuf *v;
+	pid_t old = -1;
+	uint32_t head, len;
+	uint16_t i, line;
+	int fd;
+
+	DAEMON_SKIP_IF_NONE(d);
+	snprintf(extra, sizeof(extra), ", \"backend\": \"sim\", \"chip\": "
+	    "\"%s/chip\", \"ngpio\": 64", d->dir);
+	daemon_add(d, "gpio", "vm1-gpio", extra);
+	daemon_start(d);
+	if ((v = vuf_connect(d->sock[0], DAEMON_WAIT_MS)) == NULL)
+		fail_msg("connect: %s", strerror(errno));
+	if (vuf_setup(v, 2, 256) == -1)
+		fail_msg("gpio setup: %s", vuf_error(v));
+	for (i = 0; i < 64; i++) {
+		assert_int_equal(gpio_request(v, VIRTIO_GPIO_MSG_SET_DIRECTION,
+		    i, VIRTIO_GPIO_DIRECTION_IN), 0);
+		assert_int_equal(gpio_request(v, VIRTIO_GPIO_MSG_IRQ_TYPE, i,
+		    VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING), 0);
+		a = vuf_alloc(v, 0, 2, 8);
+		b[i] = vuf_alloc(v, 0, 1, 8);
+		line = htole16(i);
+		memcpy(vuf_gpa_to_host(v, a, 2), &line, 2);
+		*(uint8_t *)vuf_gpa_to_host(v, b[i], 1) = 0xee;
+		seg[0] = (struct vuf_seg){ a, 2, false };
+		seg[1] = (struct vuf_seg){ b[i], 1, true };
+		assert_true(vuf_vq_add(v, 1, seg, 2) >= 0);
+	}
+	assert_int_equal(vuf_kick(v, 1), 0);
+	/* All held (no edge yet), then their worker dies. */
+	assert_int_equal(vuf_vq_wait_used(v, 1, &head, &len, 300), 0);
+	kill_worker(d, "vm1-gpio", &old);
+	if (!daemon_log_has(d, DAEMON_WAIT_MS, "vm1-gpio", "64 requests a "
+	    "previous worker left in flight", (char *)NULL))
+		fail_msg("the new worker did not take the 64 buffers up again");
+	snprintf(chip, sizeof(chip), "%s/chip", d->dir);
+	assert_true((fd = open(chip, O_WRONLY)) >= 0);
+	assert_int_equal(pwrite(fd, "1", 1, 63), 1);
+	close(fd);
+	if (vuf_vq_wait_used(v, 1, &head, &len, DAEMON_WAIT_MS) != 1)
+		fail_msg("no interrupt after the restart: %s", vuf_error(v));
+	assert_int_equal(*(uint8_t *)vuf_gpa_to_host(v, b[63], 1),
+	    VIRTIO_GPIO_IRQ_STATUS_VALID);
+	assert_int_equal(gpio_request(v, VIRTIO_GPIO_MSG_GET_DIRECTION, 0, 0),
+	    0);
+	vuf_close(v);
+	daemon_stop(d);
+}
+
 /* A listening socket at path, as a VMM with server=on makes it. */
 static int
 fe_listen(const char *path)
@@ -788,6 +855,9 @@ main(void)
 		    daemon_setup, daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_gpio_irq_across_restart,
 		    daemon_setup, daemon_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_gpio_64_irqs_across_restart, daemon_setup,
+		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_i2c_sim_kept,
 		    daemon_setup, daemon_teardown),
 	};
