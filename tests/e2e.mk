@@ -5,10 +5,12 @@
 # the tree; the tests skip (77) where QEMU or the kernel package is missing.
 dist_check_SCRIPTS += tests/e2e/rng.sh tests/e2e/drivers.sh tests/e2e/gpio.sh \
 	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh \
-	tests/e2e/vsock.sh tests/e2e/reconnect-check.sh tests/e2e/restart.sh
+	tests/e2e/vsock.sh tests/e2e/reconnect-check.sh tests/e2e/restart.sh \
+	tests/e2e/reload.sh
 TESTS += tests/e2e/rng.sh tests/e2e/drivers.sh tests/e2e/gpio.sh \
 	tests/e2e/i2c.sh tests/e2e/shared.sh tests/e2e/hw-real.sh \
-	tests/e2e/vsock.sh tests/e2e/reconnect-check.sh tests/e2e/restart.sh
+	tests/e2e/vsock.sh tests/e2e/reconnect-check.sh tests/e2e/restart.sh \
+	tests/e2e/reload.sh
 EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
 	tests/e2e/mkmodules.sh tests/e2e/init.sh tests/e2e/guest/rng.sh \
 	tests/e2e/guest/drivers.sh tests/e2e/guest/gpio-sim.sh \
@@ -18,7 +20,7 @@ EXTRA_DIST += tests/e2e/README tests/e2e/lib.sh tests/e2e/mkguest.sh \
 	tests/e2e/guest/hw-real.sh \
 	tests/e2e/guest/vsock.sh tests/e2e/guest/vsocktest.c \
 	tests/e2e/reconnect.sh tests/e2e/guest/reconnect.sh \
-	tests/e2e/guest/restart.sh
+	tests/e2e/guest/restart.sh tests/e2e/guest/reload.sh
 # reconnect.sh's table of results.
 CLEANFILES += tests/e2e/reconnect-results.txt
 # The host side of vsock.sh: host programs on the device's UNIX sockets.
