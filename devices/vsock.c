@@ -438,17 +438,9 @@ vs_conn_attach(struct vconn *c, int fd)
 	struct event_base *base = c->s->ctx->base;
 
 	c->fd = fd;
-	/*
-	 * Readability is edge-triggered and registered once: an edge sets
-	 * c->readable, and only a read that finds nothing (EAGAIN) or the
-	 * end clears it.  Not a short read: the peer's close may have come
-	 * with the bytes, in the same edge, and only a read of 0 shows it.  A level-triggered one-shot event would cost an
-	 * epoll_ctl pair for every host message.
-	 */
-	c->rev = event_new(base, fd, EV_READ | EV_PERSIST | EV_ET,
-	    vs_conn_readable, c);
+	c->rev = event_new(base, fd, EV_READ, vs_conn_readable, c);
 	c->wev = event_new(base, fd, EV_WRITE, vs_conn_writable, c);
-	if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) == -1)
+	if (c->rev == NULL || c->wev == NULL)
 		return -1;
 	return 0;
 }
@@ -597,7 +589,7 @@ static void
 vs_conn_update(struct vconn *c)
 {
 	struct vs *s = c->s;
-	bool want_write, drained;
+	bool want_read, want_write, drained;
 
 	if (c->state == VC_OPEN || c->state == VC_DRAIN) {
 		drained = !vs_conn_has_out(c) &&
@@ -610,7 +602,14 @@ vs_conn_update(struct vconn *c)
 			vs_conn_reset(c, NULL);
 			return;
 		}
+		want_read = c->state == VC_OPEN && !c->host_eof &&
+		    !c->guest_no_rcv && !c->readable && c->hoff >= c->hlen &&
+		    vs_peer_credit(c) > 0;
 		want_write = vs_conn_has_out(c);
+		if (want_read)
+			event_add(c->rev, NULL);
+		else
+			event_del(c->rev);
 		if (want_write)
 			event_add(c->wev, NULL);
 		else
@@ -710,9 +709,7 @@ vs_conn_fill(struct vconn *c, const struct vq_req *req, bool *freed)
 			    iov, VS_IOV_MAX, &got);
 			r = readv(c->fd, iov, (int)n);
 			if (r == -1 && (errno == EAGAIN || errno == EINTR)) {
-				/* Only "nothing now" ends an edge. */
-				if (errno == EAGAIN)
-					c->readable = false;
+				c->readable = false;
 				goto control;
 			}
 			if (r == -1) {
@@ -739,8 +736,7 @@ vs_conn_fill(struct vconn *c, const struct vq_req *req, bool *freed)
 				    MSG_DONTWAIT);
 				if (r == -1 && (errno == EAGAIN ||
 				    errno == EINTR)) {
-					if (errno == EAGAIN)
-						c->readable = false;
+					c->readable = false;
 					goto control;
 				}
 				if (r == 0) {
