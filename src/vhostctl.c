@@ -228,7 +228,8 @@ static json_t *
 request(json_t *req, int *rc)
 {
 	json_t *a = NULL;
-	char *text, cmd[32];
+	char *text, *line, cmd[32];
+	size_t len;
 	int fd;
 
 	snprintf(cmd, sizeof(cmd), "%s", json_string_value(json_object_get(req,
@@ -256,7 +257,16 @@ request(json_t *req, int *rc)
 		return NULL;
 	}
 	*rc = EXIT_UNREACHABLE;
-	strcat(text, "\n");
+	/* One line: json_dumps made the text with no room to spare. */
+	len = strlen(text);
+	if ((line = realloc(text, len + 2)) == NULL) {
+		warnx_("out of memory");
+		free(text);
+		close(fd);
+		return NULL;
+	}
+	text = line;
+	memcpy(text + len, "\n", 2);
 	/* Even if vhostd closed the connection before reading the request
 	 * (it refused us), its answer may say why. */
 	if (write_all(fd, text, strlen(text)) == -1 && errno != EPIPE &&

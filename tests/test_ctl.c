@@ -36,6 +36,18 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+/* main is built like this program: with AddressSanitizer or without. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CTL_ASAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CTL_ASAN	1
+#endif
+#endif
+#ifndef CTL_ASAN
+#define CTL_ASAN	0
+#endif
 #include <jansson.h>
 
 #include "vuf_daemon.h"
@@ -1073,13 +1085,15 @@ static void
 test_unauthorized(void **state)
 {
 	struct daemon *d = *state;
-	struct passwd *pw;
+	struct passwd *pw = NULL;
 	struct as nobody;
 	char *out, *err, uid[32];
 
 	DAEMON_SKIP_IF_NONE(d);
-	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL)
+	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
 		skip();
+		return;
+	}
 	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, (gid_t)-1, false };
 	daemon_add(d, "rng", "vm1-rng", "");
 	daemon_start(d);
@@ -1134,14 +1148,16 @@ test_admin_group_reload(void **state)
 {
 	struct daemon *d = *state;
 	char sock[PATH_MAX];
-	struct passwd *pw;
+	struct passwd *pw = NULL;
 	struct stat st;
 	struct as nobody;
 	json_t *j;
 
 	DAEMON_SKIP_IF_NONE(d);
-	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL)
+	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
 		skip();
+		return;
+	}
 	nobody = (struct as){ true, pw->pw_uid, pw->pw_gid, ADMIN_GID, false };
 	snprintf(d->global, sizeof(d->global), ", \"control_socket\": "
 	    "{\"admin_group\": %d}", ADMIN_GID);
@@ -1571,7 +1587,11 @@ test_slow_reader(void **state)
 	}
 	rss1 = proc_rss_kb(d->pid);
 	close(fd);
-	if (rss1 > rss0 + 16 * 1024)
+	fprintf(stderr, "slow reader: main's RSS %ld kB -> %ld kB after %zu "
+	    "bytes of answers\n", rss0, rss1, got);
+	/* AddressSanitizer keeps freed memory in quarantine (256 MB), so
+	 * main's RSS says nothing there; the other builds judge it. */
+	if (!CTL_ASAN && rss1 > rss0 + 16 * 1024)
 		fail_msg("main grew from %ld kB to %ld kB for a peer with at "
 		    "most a few hundred kB unread", rss0, rss1);
 	stop(d);
