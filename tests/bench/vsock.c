@@ -33,6 +33,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <linux/virtio_vsock.h>
+#include <linux/vm_sockets.h>
+
 #include "bench.h"
 
 #define VS_RXQ		0
@@ -40,16 +43,6 @@
 #define VS_EVQ		2
 #define VS_HDR		VUF_VSOCK_HDR
 #define VS_F_STREAM	0
-#define VS_T_STREAM	1
-#define VS_HOST_CID	2
-
-#define OP_REQUEST	1
-#define OP_RESPONSE	2
-#define OP_RST		3
-#define OP_SHUTDOWN	4
-#define OP_RW		5
-#define OP_CREDIT_UPDATE 6
-#define OP_CREDIT_REQUEST 7
 
 #define VS_GUEST_BUF	(1u << 20)	/* our buf_alloc */
 #define VS_NEV		4
@@ -99,11 +92,11 @@ vs_hdr(const struct vsock_dev *vs, struct vuf_vsock_hdr *h, uint16_t op,
 {
 	memset(h, 0, sizeof(*h));
 	h->src_cid = vs->cid;
-	h->dst_cid = VS_HOST_CID;
+	h->dst_cid = VMADDR_CID_HOST;
 	h->src_port = vs->lport;
 	h->dst_port = vs->port;
 	h->len = len;
-	h->type = VS_T_STREAM;
+	h->type = VIRTIO_VSOCK_TYPE_STREAM;
 	h->op = op;
 	h->buf_alloc = VS_GUEST_BUF;
 	h->fwd_cnt = vs->fwd_cnt;
@@ -343,20 +336,20 @@ send_control(struct bdev *d)
 	if (vs->ctl_busy || vs->pend == 0)
 		return 0;
 	if (vs->pend & P_REQUEST) {
-		op = OP_REQUEST;
+		op = VIRTIO_VSOCK_OP_REQUEST;
 		vs->pend &= ~P_REQUEST;
 	} else if (vs->pend & P_SHUTDOWN) {
-		op = OP_SHUTDOWN;
+		op = VIRTIO_VSOCK_OP_SHUTDOWN;
 		vs->pend &= ~P_SHUTDOWN;
 	} else if (vs->pend & P_CREDIT_REQ) {
-		op = OP_CREDIT_REQUEST;
+		op = VIRTIO_VSOCK_OP_CREDIT_REQUEST;
 		vs->pend &= ~P_CREDIT_REQ;
 	} else {
-		op = OP_CREDIT_UPDATE;
+		op = VIRTIO_VSOCK_OP_CREDIT_UPDATE;
 		vs->pend &= ~P_CREDIT;
 	}
 	vs_hdr(vs, &h, op, 0);
-	if (op == OP_SHUTDOWN)
+	if (op == VIRTIO_VSOCK_OP_SHUTDOWN)
 		h.flags = 3;		/* RCV | SEND */
 	vuf_vsock_hdr_put(vs->txhdr[vs->ctl], &h);
 	vs->adv_fwd = vs->fwd_cnt;
@@ -435,9 +428,9 @@ rx_service(struct bdev *d)
 			    "%u bytes (op %u)", len, h.len, h.op);
 			return 0;
 		}
-		if (h.src_cid != VS_HOST_CID || h.dst_cid != vs->cid ||
+		if (h.src_cid != VMADDR_CID_HOST || h.dst_cid != vs->cid ||
 		    h.src_port != vs->port || h.dst_port != vs->lport ||
-		    h.type != VS_T_STREAM) {
+		    h.type != VIRTIO_VSOCK_TYPE_STREAM) {
 			dev_fail(d, true, "rx: packet op %u from %llu:%u to "
 			    "%llu:%u type %u, not of our connection", h.op,
 			    (unsigned long long)h.src_cid, h.src_port,
@@ -448,10 +441,10 @@ rx_service(struct bdev *d)
 		vs->peer_fwd_cnt = h.fwd_cnt;
 		vs->credit_asked = false;
 		switch (h.op) {
-		case OP_RESPONSE:
+		case VIRTIO_VSOCK_OP_RESPONSE:
 			vs->connected = true;
 			break;
-		case OP_RW:
+		case VIRTIO_VSOCK_OP_RW:
 			if (!vs->connected || O.vsock == VS_SINK) {
 				dev_fail(d, true, "rx: %u bytes of data %s",
 				    h.len, vs->connected ? "in sink mode" :
@@ -482,12 +475,12 @@ rx_service(struct bdev *d)
 			if (vs->fwd_cnt - vs->adv_fwd > VS_GUEST_BUF / 4)
 				vs->pend |= P_CREDIT;
 			break;
-		case OP_CREDIT_UPDATE:
+		case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
 			break;
-		case OP_CREDIT_REQUEST:
+		case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
 			vs->pend |= P_CREDIT;
 			break;
-		case OP_RST:
+		case VIRTIO_VSOCK_OP_RST:
 			vs->reset = true;
 			if (!vs->stopping)
 				dev_fail(d, true, "the device reset the "
@@ -495,7 +488,7 @@ rx_service(struct bdev *d)
 				    " (is anyone listening on the host "
 				    "port?)");
 			break;
-		case OP_SHUTDOWN:
+		case VIRTIO_VSOCK_OP_SHUTDOWN:
 			vs->peer_shut = true;
 			if (!vs->stopping)
 				dev_fail(d, true, "the device shut the "
@@ -591,7 +584,7 @@ send_more(struct bdev *d)
 		}
 		s = vs->txfree[--vs->ntxfree];
 		m = vs->msgs_sent++;
-		vs_hdr(vs, &h, OP_RW, O.size);
+		vs_hdr(vs, &h, VIRTIO_VSOCK_OP_RW, O.size);
 		vuf_vsock_hdr_put(vs->txhdr[s], &h);
 		for (i = 0; i < 8 && i < O.size; i++)
 			vs->txpay[s][i] = (uint8_t)(m >> (8 * i));
