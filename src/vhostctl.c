@@ -503,7 +503,7 @@ run_status(int argc, char *argv[])
 	return simple(cmd_req("status"), print_status);
 }
 
-/* "0,1" of a device's enabled queues, of its "queues". */
+/* "0,1 of 2": a device's enabled queues, of its "queues". */
 static void
 queues_str(json_t *d, char *buf, size_t len)
 {
@@ -515,38 +515,44 @@ queues_str(json_t *d, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%lld",
 		    i > 0 ? "," : "", (long long)json_integer_value(v));
 	if (o == 0)
-		snprintf(buf, len, "-");
+		snprintf(buf, len, "none");
 	o = strlen(buf);
-	snprintf(buf + o, len - o, "/%lld", (long long)jint(d, "queues"));
+	if (o < len)
+		snprintf(buf + o, len - o, " of %lld",
+		    (long long)jint(d, "queues"));
 }
 
 static void
 print_list(json_t *a)
 {
 	json_t *devs = json_object_get(a, "devices"), *d, *fe, *w;
-	char fes[32], ws[16], qs[64];
+	char fp[24], fu[24], ws[24], qs[64];
 	size_t i;
 
-	printf("%-16s %-5s %-10s %-14s %-8s %-18s %-7s %s\n", "ID", "TYPE",
-	    "STATE", "FRONT-END", "WORKER", "FEATURES", "QUEUES", "SOCKET");
+	printf("%-16s %-5s %-10s %-7s %-6s %-7s %-18s %-9s %s\n", "ID",
+	    "TYPE", "STATE", "VM-PID", "VM-UID", "WORKER", "FEATURES",
+	    "ENABLED", "SOCKET");
 	json_array_foreach(devs, i, d) {
 		fe = json_object_get(d, "frontend");
 		w = json_object_get(d, "worker");
-		if (json_is_object(fe))
-			snprintf(fes, sizeof(fes), "pid %lld uid %lld",
-			    (long long)jint(fe, "pid"),
+		if (json_is_object(fe)) {
+			snprintf(fp, sizeof(fp), "%lld",
+			    (long long)jint(fe, "pid"));
+			snprintf(fu, sizeof(fu), "%lld",
 			    (long long)jint(fe, "uid"));
-		else
-			snprintf(fes, sizeof(fes), "-");
+		} else {
+			snprintf(fp, sizeof(fp), "-");
+			snprintf(fu, sizeof(fu), "-");
+		}
 		if (json_is_object(w))
 			snprintf(ws, sizeof(ws), "%lld",
 			    (long long)jint(w, "pid"));
 		else
 			snprintf(ws, sizeof(ws), "-");
 		queues_str(d, qs, sizeof(qs));
-		printf("%-16s %-5s %-10s %-14s %-8s %-18s %-7s %s\n",
-		    jstr(d, "id"), jstr(d, "type"), jstr(d, "state"), fes, ws,
-		    jstr(d, "features"), qs, jstr(d, "socket"));
+		printf("%-16s %-5s %-10s %-7s %-6s %-7s %-18s %-9s %s\n",
+		    jstr(d, "id"), jstr(d, "type"), jstr(d, "state"), fp, fu,
+		    ws, jstr(d, "features"), qs, jstr(d, "socket"));
 	}
 }
 

@@ -482,6 +482,8 @@ test_status_list_show_stats(void **state)
 	assert_true(has(out, "running"));
 	assert_true(has(out, "vm2-gpio"));
 	assert_true(has(out, "waiting"));
+	assert_true(has(out, " 0 of 1 "));
+	assert_true(has(out, " none of 2 "));
 	free(out);
 
 	/* show: the device and its queue's counters */
