@@ -2087,6 +2087,31 @@ cfg_text_check(struct cfg_ctx *ctx, const char *text, size_t len)
 }
 
 /*
+ * Sets up ctx for text of len bytes that stands for file `name` and parses
+ * it: the JSON value, or NULL with the error in ctx.
+ */
+static json_t *
+cfg_text_load(struct cfg_ctx *ctx, const char *text, size_t len,
+    const char *name)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->name = name;
+	ctx->text = text;
+	ctx->len = len;
+	if (cfg_text_check(ctx, text, len) == -1)
+		return NULL;
+	if ((v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL)
+		err_add(ctx, jerr.line > 0 ? (uint32_t)jerr.line : 1,
+		    jerr.column > 0 ? (uint32_t)jerr.column : 1, NULL, "%s",
+		    jerr.text);
+	return v;
+}
+
+/*
  * The loader proper, over text of len bytes that stands for file `name`.
  * Contract as for cfg_load.  Sets errno: EINVAL for a wrong file, ENOMEM.
  */
@@ -2094,22 +2119,10 @@ static struct vhostd_cfg *
 cfg_parse(const char *text, size_t len, const char *name, char **errors)
 {
 	struct cfg_ctx ctx;
-	json_error_t jerr;
 	json_t *root;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.name = name;
-	ctx.text = text;
-	ctx.len = len;
-	if (cfg_text_check(&ctx, text, len) == -1)
+	if ((root = cfg_text_load(&ctx, text, len, name)) == NULL)
 		return cfg_fail_ctx(&ctx, errors);
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		err_add(&ctx, jerr.line > 0 ? (uint32_t)jerr.line : 1,
-		    jerr.column > 0 ? (uint32_t)jerr.column : 1, NULL, "%s",
-		    jerr.text);
-		return cfg_fail_ctx(&ctx, errors);
-	}
 	if (scan_text(&ctx, "") == -1 || ctx.oom) {
 		json_decref(root);
 		return cfg_fail_ctx(&ctx, errors);
@@ -2123,23 +2136,11 @@ cfg_add_device(const struct vhostd_cfg *cur, const char *text, size_t len,
 {
 	struct vhostd_cfg *cfg;
 	struct cfg_ctx ctx;
-	json_error_t jerr;
 	json_t *dev = NULL, *root = NULL, *devs;
 	char prefix[32];
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.name = name;
-	ctx.text = text;
-	ctx.len = len;
-	if (cfg_text_check(&ctx, text, len) == -1)
+	if ((dev = cfg_text_load(&ctx, text, len, name)) == NULL)
 		return cfg_fail_ctx(&ctx, errors);
-	dev = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (dev == NULL) {
-		err_add(&ctx, jerr.line > 0 ? (uint32_t)jerr.line : 1,
-		    jerr.column > 0 ? (uint32_t)jerr.column : 1, NULL, "%s",
-		    jerr.text);
-		return cfg_fail_ctx(&ctx, errors);
-	}
 	if ((root = json_deep_copy(cur->root)) == NULL ||
 	    (devs = json_object_get(root, "devices")) == NULL ||
 	    !json_is_array(devs)) {
