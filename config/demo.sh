@@ -4,7 +4,8 @@
 # missing, builds vhostd, starts it on config/demo.json (two rng devices,
 # the second rate-limited to 4 KiB/s) and boots two small QEMU guests, one
 # on each socket, whose kernels read entropy from it through their virtio
-# drivers.  Prints vhostd's log and what the guests saw, then stops it.
+# drivers.  Shows vhostctl list and stats while they run, then what the
+# guests saw and vhostd's log, and stops it.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +58,19 @@ for vm in vm1 vm2; do
 	    -device vhost-user-rng-pci,chardev=rng0 > "$vm.qemu.log" 2>&1 &
 	eval "q_$vm=\$!"
 done
+# The administrator's view while the guests run: vhostctl over vhostd's
+# control socket (runtime_dir/control.sock), once vm2's guest reads.
+i=0
+until ./src/vhostctl -s "$rt/control.sock" list 2>/dev/null |
+    grep -q '^vm2-rng .* running '; do
+	i=$((i + 1))
+	[ $i -gt 600 ] && break
+	sleep 0.1
+done
+echo "== vhostctl list, then vhostctl stats"
+./src/vhostctl -s "$rt/control.sock" list | sed 's/^/   /' || true
+sleep 1
+./src/vhostctl -s "$rt/control.sock" stats | sed 's/^/   /' || true
 rc=0
 for vm in vm1 vm2; do
 	eval "wait \$q_$vm" || { rc=1; echo "demo: $vm: QEMU failed"; cat "$vm.qemu.log"; }
