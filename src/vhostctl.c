@@ -65,7 +65,7 @@ usage(FILE *f)
 	    "  top [-n count] [-d secs]  rates per device, refreshed\n"
 	    "  add [file]                add a device (JSON object; "
 	    "default stdin)\n"
-	    "  remove [-f] id            remove a device (-f: even if "
+	    "  remove [-f|--force] id    remove a device (-f: even if "
 	    "connected)\n"
 	    "  reload                    read the configuration file again\n"
 	    "  restart id                restart a device's worker\n"
