@@ -8,9 +8,9 @@
  * add, remove and change devices while an unchanged device's front-end
  * goes on without reconnecting; a peer that is not root refused with a
  * log line, one in the admin group let in (among hundreds of groups too);
- * and malformed, oversized and stalled requests answered or dropped while
- * main goes on serving other control clients and front-ends.  Without
- * $VHOSTD or $VHOSTCTL the tests skip.
+ * and malformed, random, oversized and stalled requests answered or
+ * dropped while main goes on serving other control clients and
+ * front-ends.  Without $VHOSTD or $VHOSTCTL the tests skip.
  */
 #include "config.h"
 
@@ -1429,6 +1429,139 @@ test_malformed(void **state)
 	stop(d);
 }
 
+/* The control protocol's words and JSON's, for test_garbage's requests:
+ * no device id and no log level, so that no request it makes can change
+ * what main serves (a valid reload reads the same file again). */
+static const char *const garbage_words[] = {
+	"{", "}", "[", "]", "\"", ":", ",", "\\", "\\u0000", "\\ud800",
+	"\\u00e9", "\xff", "\xc3", "\x01", "\n", " ", "\"version\"",
+	"1", "2", "-1", "0.5", "1e999", "18446744073709551616", "\"cmd\"",
+	"\"status\"", "\"list\"", "\"show\"", "\"stats\"", "\"top\"",
+	"\"add\"", "\"remove\"", "\"reload\"", "\"restart\"",
+	"\"log-level\"", "\"id\"", "\"device\"", "\"name\"",
+	"\"force\"", "\"level\"", "true", "false", "null", "\"\"",
+	"\"x\"", "{\"version\": 1, \"cmd\": ",
+};
+
+/* xorshift64: the same requests on every run. */
+static uint64_t
+garbage_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * 400 connections, each sending one burst of garbage and closing its
+ * sending side: soups of protocol and JSON words, random bytes (some
+ * lines longer than 64 KiB), arrays nested up to 60000 deep.  Every answer
+ * must be a JSON object with "version": 1 and a boolean "ok", and main
+ * must close each connection once it has answered; meanwhile and after,
+ * main serves a front-end and a vhostctl, and holds no more fds than
+ * before.
+ */
+static void
+test_garbage(void **state)
+{
+	struct daemon *d = *state;
+	static char req[70000], ans[1 << 20];
+	char *line, *nl;
+	struct pollfd pfd;
+	size_t got;
+	ssize_t r;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t len, n, k, w;
+	struct vuf *v;
+	json_t *j;
+	int fd, i, before, after = -1, answers = 0;
+	int64_t deadline;
+
+	DAEMON_SKIP_IF_NONE(d);
+	daemon_add(d, "rng", "vm1-rng", "");
+	daemon_start(d);
+	v = daemon_open_dev(d->sock[0], QSIZE);
+	assert_int_not_equal(before = proc_count_fds(d->pid, false), -1);
+	for (i = 0; i < 400; i++) {
+		switch (garbage_next(&x) % 10) {
+		case 0:		/* deep */
+			len = 1000 + garbage_next(&x) % 59000;
+			memset(req, '[', len);
+			break;
+		case 1:		/* bytes */
+			len = 1 + garbage_next(&x) % (sizeof(req) - 1);
+			for (k = 0; k < len; k++)
+				req[k] = (char)garbage_next(&x);
+			break;
+		default:	/* words */
+			len = 0;
+			n = 1 + garbage_next(&x) % 200;
+			for (k = 0; k < n; k++) {
+				w = garbage_next(&x) % (sizeof(garbage_words) /
+				    sizeof(garbage_words[0]));
+				memcpy(req + len, garbage_words[w],
+				    strlen(garbage_words[w]));
+				len += strlen(garbage_words[w]);
+			}
+			break;
+		}
+		req[len++] = '\n';
+		fd = raw_connect(d);
+		/* main may close on a line too long before it all went */
+		(void)send(fd, req, len, MSG_NOSIGNAL);
+		shutdown(fd, SHUT_WR);
+		/* Everything main sends until it closes, then line by line. */
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		got = 0;
+		for (;;) {
+			if (poll(&pfd, 1, WAIT_MS) != 1)
+				fail_msg("request %d: main neither answered nor "
+				    "closed within %d ms", i, WAIT_MS);
+			r = read(fd, ans + got, sizeof(ans) - 1 - got);
+			if (r == 0 || (r == -1 && errno == ECONNRESET))
+				break;
+			assert_true(r > 0);
+			got += (size_t)r;
+			assert_true(got < sizeof(ans) - 1);
+		}
+		ans[got] = '\0';
+		for (line = ans; (nl = strchr(line, '\n')) != NULL;
+		    line = nl + 1) {
+			*nl = '\0';
+			j = json_loads(line, 0, NULL);
+			if (j == NULL || !json_is_boolean(json_object_get(j,
+			    "ok")) || jint(j, "version") != 1)
+				fail_msg("request %d: answer not JSON with ok "
+				    "and version 1: %s", i, line);
+			answers++;
+			json_decref(j);
+		}
+		if (*line != '\0')
+			fail_msg("request %d: answer without its newline: %s",
+			    i, line);
+		close(fd);
+		if (i % 100 == 99)
+			still_serving(d, v);
+	}
+	deadline = now_ms() + 3000;
+	while (now_ms() < deadline) {
+		after = proc_count_fds(d->pid, false);
+		if (after <= before)
+			break;
+		sleep_ms(50);
+	}
+	fprintf(stderr, "garbage: 400 connections, %d answers; main had %d "
+	    "fds before, %d after\n", answers, before, after);
+	if (after > before) {
+		proc_count_fds(d->pid, true);
+		fail_msg("main holds %d more fds", after - before);
+	}
+	still_serving(d, v);
+	vuf_close(v);
+	stop(d);
+}
+
 /*
  * A request longer than 64 KiB is answered with an error and its
  * connection closed; a client that sends half a request and stalls, and
@@ -1676,6 +1809,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_admin_group_reload, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup,
+		    daemon_teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, setup,
 		    daemon_teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_slow_many,
 		    setup, daemon_teardown),
