@@ -171,6 +171,24 @@ daemon_write_config(struct daemon *d)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* The lines of d's log in which vhostd said it started serving. */
+static int
+serving_lines(struct daemon *d)
+{
+	char line[2048];
+	int n = 0;
+	FILE *f;
+
+	if ((f = fopen(d->log, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "vhostd: vhostd ", 15) == 0 &&
+		    strstr(line, " serving ") != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
 void
 daemon_start(struct daemon *d)
 {
@@ -178,7 +196,7 @@ daemon_start(struct daemon *d)
 	const char *argv[DAEMON_WRAP_MAX + 12];
 	char wrap[4096];
 	int64_t deadline;
-	int i, n, nwrap, status, fd;
+	int i, n, nwrap, status, fd, served;
 
 	daemon_write_config(d);
 
@@ -198,6 +216,7 @@ daemon_start(struct daemon *d)
 	argv[n++] = d->cfg;
 	argv[n] = NULL;
 
+	served = serving_lines(d);
 	assert_int_not_equal(d->pid = fork(), -1);
 	if (d->pid == 0) {
 		if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644))
@@ -225,6 +244,22 @@ daemon_start(struct daemon *d)
 				    10 * daemon_slow());
 			sleep_ms(10);
 		}
+	}
+	/* The sockets exist before main is done starting (control socket,
+	 * signal fds, lockdown): its "serving" line says it is. */
+	while (serving_lines(d) <= served) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			daemon_log_dump(d);
+			fail_msg("vhostd exited (status %#x) while starting",
+			    status);
+		}
+		if (now_ms() > deadline) {
+			daemon_log_dump(d);
+			fail_msg("vhostd did not log \"serving\" within %d s",
+			    10 * daemon_slow());
+		}
+		sleep_ms(10);
 	}
 }
 

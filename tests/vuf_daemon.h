@@ -50,7 +50,9 @@ void	daemon_add(struct daemon *d, const char *type, const char *id,
 void	daemon_write_config(struct daemon *d);
 
 /* Writes the config, starts vhostd -f -c CONFIG and waits for every
- * socket (10 s times VUF_SLOW).  With $VHOSTD_WRAPPER set, its words
+ * socket and for its "serving" line in the log, which it writes once it is
+ * done starting (10 s times VUF_SLOW; so the config may not set a
+ * log_level above notice).  With $VHOSTD_WRAPPER set, its words
  * (split at blanks, the first looked up in $PATH) run vhostd: e.g.
  * "valgrind --trace-children=yes" (tests/valgrind.sh).  The wrapper must
  * run vhostd in its own process, as valgrind does, so that d->pid is
