@@ -1130,6 +1130,8 @@ test_unauthorized(void **state)
 	nobody.group = (gid_t)-1;
 	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, &err,
 	    ARGS("list")), 1);
+	assert_true(has(err, "not root and not in the admin group 4242"));
+	free(err);
 	nobody.many = false;
 	assert_int_equal(ctl_run_as(d, &nobody, NULL, NULL, &err,
 	    ARGS("list")), 1);
