@@ -1477,8 +1477,7 @@ test_garbage(void **state)
 	size_t len, n, k, w;
 	struct vuf *v;
 	json_t *j;
-	int fd, i, before, after = -1, answers = 0;
-	int64_t deadline;
+	int fd, i, before, after, answers = 0;
 
 	DAEMON_SKIP_IF_NONE(d);
 	daemon_add(d, "rng", "vm1-rng", "");
@@ -1546,13 +1545,7 @@ test_garbage(void **state)
 		if (i % 100 == 99)
 			still_serving(d, v);
 	}
-	deadline = now_ms() + 3000;
-	while (now_ms() < deadline) {
-		after = proc_count_fds(d->pid, false);
-		if (after <= before)
-			break;
-		sleep_ms(50);
-	}
+	after = proc_fds_settle(d->pid, before, 3000);
 	fprintf(stderr, "garbage: 400 connections, %d answers; main had %d "
 	    "fds before, %d after\n", answers, before, after);
 	if (after > before) {

@@ -1580,7 +1580,7 @@ test_repeat(void **state)
 	int reps = env != NULL ? atoi(env) : 1000;
 	int fd0, fd1, i, k;
 	long rss0, rss1;
-	int64_t t0, deadline;
+	int64_t t0;
 
 	if (H.d == NULL)
 		skip();
@@ -1596,11 +1596,7 @@ test_repeat(void **state)
 		for (i = 0; i < reps; i++)
 			quick_round(case_named(names[k]));
 	/* Let main see the last close and reap the last worker. */
-	deadline = now_ms() + 3000;
-	do {
-		sleep_ms(50);
-		fd1 = proc_count_fds(H.d->pid, false);
-	} while (fd1 > fd0 && now_ms() < deadline);
+	fd1 = proc_fds_settle(H.d->pid, fd0, 3000);
 	rss1 = proc_rss_kb(H.d->pid);
 	fprintf(stderr, "repeat: %d x %zu cases in %lld ms; main: %d fds "
 	    "before, %d after; RSS %ld kB before, %ld kB after\n", reps,

@@ -338,10 +338,9 @@ test_reconnect(void **state)
 {
 	struct daemon *d = *state;
 	unsigned i, retries = 0;
-	int before, after = -1;
+	int before, after;
 	uint8_t buf[64];
 	struct vuf *v;
-	int64_t deadline;
 
 	DAEMON_SKIP_IF_NONE(d);
 	add_rng(d, "vm1-rng", "");
@@ -352,13 +351,7 @@ test_reconnect(void **state)
 		read_rng(v, sizeof(buf), i % 2 ? VUF_CHAIN : VUF_ONE, buf);
 		vuf_close(v);
 	}
-	deadline = now_ms() + 3000;
-	while (now_ms() < deadline) {
-		after = proc_count_fds(d->pid, false);
-		if (after <= before)
-			break;
-		sleep_ms(50);
-	}
+	after = proc_fds_settle(d->pid, before, 3000);
 	fprintf(stderr, "reconnect: main had %d fds before, %d after; %u "
 	    "refused reconnects retried\n", before, after, retries);
 	if (after > before) {

@@ -295,13 +295,7 @@ quiesce(int want, int *children)
 	while ((*children = daemon_children(G.d, kids, 512)) > 0 &&
 	    now_ms() < deadline)
 		sleep_ms(20);
-	deadline = now_ms() + 5000;
-	for (;;) {
-		n = proc_count_fds(G.d->pid, false);
-		if (want < 0 || n <= want || now_ms() >= deadline)
-			break;
-		sleep_ms(20);
-	}
+	n = proc_fds_settle(G.d->pid, want < 0 ? INT_MAX : want, 5000);
 	/* Let allocator trimming and the last log line settle. */
 	sleep_ms(100);
 	return want < 0 ? n : proc_count_fds(G.d->pid, false);

@@ -456,6 +456,20 @@ proc_count_fds(pid_t pid, bool show)
 	return count;
 }
 
+int
+proc_fds_settle(pid_t pid, int want, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int n;
+
+	for (;;) {
+		n = proc_count_fds(pid, false);
+		if (n <= want || now_ms() >= deadline)
+			return n;
+		sleep_ms(20);
+	}
+}
+
 struct vuf *
 daemon_open_dev(const char *path, uint16_t qsize)
 {

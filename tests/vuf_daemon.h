@@ -90,6 +90,10 @@ bool	proc_maps_has(pid_t pid, const char *needle);
 /* Open fds of process pid; lists them to stderr if `show`. */
 int	proc_count_fds(pid_t pid, bool show);
 
+/* Waits up to timeout_ms for process pid to hold at most `want` fds (the
+ * last close of a connection, the last worker reaped); the count then. */
+int	proc_fds_settle(pid_t pid, int want, int timeout_ms);
+
 /* Connects and starts the device as a VMM does; fails the test if not. */
 struct vuf *daemon_open_dev(const char *path, uint16_t qsize);
 
