@@ -65,6 +65,7 @@ struct ctl_conn {
 	struct inst		**wait_in;	/* compared, never followed */
 	char			**wait_ids;
 	size_t			 wait_n;
+	size_t			 wait_next;	/* those before have answered */
 	ctl_finish_fn		 wait_finish;
 };
 
@@ -283,6 +284,7 @@ ctl_wait_clear(struct ctl_conn *c)
 	c->wait_ids = NULL;
 	c->wait_in = NULL;
 	c->wait_n = 0;
+	c->wait_next = 0;
 	c->waiting = false;
 }
 
@@ -773,20 +775,21 @@ ctl_wait_timeout(evutil_socket_t fd, short ev, void *arg)
  * A worker sent its counters (called from inst.c while it reads the
  * worker's channel): the requests that have them all go on, from the
  * event loop, not from here, since their next request may remove that
- * very instance.
+ * very instance.  Workers mostly answer in the order they were asked, so
+ * each request's scan resumes where its last one stopped.
  */
 static void
 ctl_stats_came(struct inst *in)
 {
 	struct ctl_conn *c;
-	size_t i;
 
 	TAILQ_FOREACH(c, &conns, link) {
 		if (!c->waiting)
 			continue;
-		for (i = 0; i < c->wait_n && ctl_wait_done(c, i); i++)
-			;
-		if (i == c->wait_n)
+		while (c->wait_next < c->wait_n &&
+		    ctl_wait_done(c, c->wait_next))
+			c->wait_next++;
+		if (c->wait_next == c->wait_n)
 			event_active(c->wait_timer, EV_TIMEOUT, 1);
 	}
 }
