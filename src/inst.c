@@ -74,10 +74,7 @@ static int inst_worker_spawn(struct inst *);
 uint64_t
 inst_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return util_now_ns() / 1000000;
 }
 
 /* Arms timer ev for ms milliseconds from now. */
@@ -99,8 +96,12 @@ inst_set_self_exe(int fd)
 void
 inst_set_table(struct inst *const *insts, size_t n)
 {
+	size_t i;
+
 	all_insts = insts;
 	n_all_insts = n;
+	for (i = 0; i < n; i++)
+		insts[i]->tbl_idx = i;
 }
 
 void
@@ -1278,14 +1279,13 @@ dev_inst_send(struct inst *in, const struct dev_msg *m, int fd)
 struct inst *
 dev_inst_next(const struct inst *prev)
 {
-	size_t i;
+	size_t i = 0;
 
-	i = 0;
-	if (prev != NULL) {
-		while (i < n_all_insts && all_insts[i] != prev)
-			i++;
-		i++;
-	}
+	/* One no longer in the table ends the walk. */
+	if (prev != NULL)
+		i = prev->tbl_idx < n_all_insts &&
+		    all_insts[prev->tbl_idx] == prev ? prev->tbl_idx + 1 :
+		    n_all_insts;
 	/* Entries not set up yet (ops NULL) are skipped. */
 	for (; i < n_all_insts; i++)
 		if (all_insts[i]->ops != NULL)

@@ -58,6 +58,7 @@ struct inst {
 	const struct dev_ops	*ops;
 	const char		*id;
 	struct event_base	*base;
+	size_t			 tbl_idx;	/* its place in inst_set_table's */
 
 	/* Listening socket. */
 	int			 listen_fd;
