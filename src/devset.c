@@ -104,15 +104,22 @@ devset_reloads(void)
 	return n_reloads;
 }
 
-struct inst *
-devset_find(const char *id)
+/* The instance of list[0..n) (entries may be NULL) with this id. */
+static struct inst *
+devset_take(struct inst **list, size_t n, const char *id)
 {
 	size_t i;
 
-	for (i = 0; i < ninsts; i++)
-		if (strcmp(insts[i]->id, id) == 0)
-			return insts[i];
+	for (i = 0; i < n; i++)
+		if (list[i] != NULL && strcmp(list[i]->id, id) == 0)
+			return list[i];
 	return NULL;
+}
+
+struct inst *
+devset_find(const char *id)
+{
+	return devset_take(insts, ninsts, id);
 }
 
 static int
@@ -322,16 +329,6 @@ strlist_has(const struct strlist *l, const char *s)
 	return false;
 }
 
-static struct inst *
-devset_take(struct inst **list, size_t n, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (list[i] != NULL && strcmp(list[i]->id, id) == 0)
-			return list[i];
-	return NULL;
-}
 
 /* The instances of slot[0..n) that are set, in order, as the running
  * set. */
@@ -445,7 +442,6 @@ int
 devset_reload(struct devset_report *r, char **errors)
 {
 	struct vhostd_cfg *n;
-	struct timespec ts;
 
 	memset(r, 0, sizeof(*r));
 	log_msg(LOG_NOTICE, "reloading %s", cur->path);
@@ -454,10 +450,8 @@ devset_reload(struct devset_report *r, char **errors)
 	 * MONOTONIC_USEC).  It does not make systemctl reload wait: that
 	 * waits for the unit's ExecReload=, vhostctl reload, which returns
 	 * once the reload is done and fails if the file was refused. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	(void)sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000 +
-	    (unsigned long long)ts.tv_nsec / 1000);
+	    (unsigned long long)(util_now_ns() / 1000));
 	if ((n = cfg_load(cur->path, errors)) == NULL) {
 		if (*errors == NULL)
 			*errors = strdup("out of memory");

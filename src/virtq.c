@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "virtq.h"
 
 #ifdef VHOSTD_TEST_HOOKS
@@ -49,16 +50,6 @@ vq_ready(const struct virtq *vq)
 {
 	return vq->num != 0 && vq->desc != NULL && vq->avail != NULL &&
 	    vq->used != NULL && vq->inflight != NULL && vq->mt != NULL;
-}
-
-/* CLOCK_MONOTONIC in nanoseconds, from the vDSO: no system call. */
-static uint64_t
-vq_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
 unsigned
@@ -469,7 +460,7 @@ vq_count_pop(struct virtq *vq, uint16_t head, const struct vq_walk *w)
 {
 	vq->n_requests++;
 	vq->n_bytes_out += w->out_len;
-	vq->pop_ns[head] = vq_now_ns();
+	vq->pop_ns[head] = util_now_ns();
 }
 
 static void
@@ -596,7 +587,7 @@ vq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	vq->used_idx++;
 	vq_inflight_set(vq, head, false);
 	vq->n_bytes_in += len;
-	vq->lat[vq_lat_bucket(vq_now_ns() - vq->pop_ns[head])]++;
+	vq->lat[vq_lat_bucket(util_now_ns() - vq->pop_ns[head])]++;
 	if (vq->log != NULL) {
 		/* The batch vq_flush publishes, for a worker that dies
 		 * between publishing and clearing the inflight flags. */

@@ -781,16 +781,6 @@ worker_wait_init(void)
 
 /* ---- the busy-poll loop (datapath poll and adaptive) ---- */
 
-static uint64_t
-worker_now_ns(void)
-{
-	struct timespec ts;
-
-	/* The vDSO's: no system call. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
-}
-
 /* A ring the busy-poll loop looks at. */
 static bool
 worker_pollable(const struct wq *q)
@@ -900,20 +890,20 @@ worker_poll_loop(void)
 	unsigned busy, pollable;
 
 	W.polling = true;
-	last_work = last_pass = worker_now_ns();
+	last_work = last_pass = util_now_ns();
 	while (!W.done) {
 		if (!W.polling) {
 			worker_loop_turn(EVLOOP_ONCE);
-			last_work = last_pass = worker_now_ns();
+			last_work = last_pass = util_now_ns();
 			continue;
 		}
 		busy = worker_sweep(&pollable);
-		now = worker_now_ns();
+		now = util_now_ns();
 		if (busy > 0)
 			last_work = now;
 		else if (pollable == 0) {
 			worker_loop_turn(EVLOOP_ONCE);
-			last_work = last_pass = worker_now_ns();
+			last_work = last_pass = util_now_ns();
 			continue;
 		} else if (W.mode == CFG_DP_ADAPTIVE &&
 		    now - last_work >= W.idle_ns) {
