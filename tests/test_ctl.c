@@ -1093,6 +1093,7 @@ test_unauthorized(void **state)
 
 	DAEMON_SKIP_IF_NONE(d);
 	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		print_message("needs root and a user \"nobody\": skipped\n");
 		skip();
 		return;
 	}
@@ -1159,6 +1160,7 @@ test_admin_group_reload(void **state)
 
 	DAEMON_SKIP_IF_NONE(d);
 	if (getuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		print_message("needs root and a user \"nobody\": skipped\n");
 		skip();
 		return;
 	}
