@@ -1499,14 +1499,6 @@ vsock_listen(struct dev *dv)
 		fail_msg("listener %s: %s", sun.sun_path, strerror(errno));
 }
 
-static bool
-is_socket(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 static const struct dev *
 dev_at(int i)
 {
@@ -1605,7 +1597,7 @@ start_vhostd(void)
 	}
 	deadline = now_ms() + 20000;
 	for (i = 0; i < NDEVS; i++)
-		while (!is_socket(dev_at(i)->sock)) {
+		while (!path_is_socket(dev_at(i)->sock)) {
 			if (waitpid(G.d->pid, &status, WNOHANG) == G.d->pid) {
 				G.d->pid = 0;
 				daemon_log_dump(G.d);

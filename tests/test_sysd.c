@@ -60,19 +60,6 @@ struct run {
 	bool		 watchdog_pid;	/* WATCHDOG_PID: vhostd's */
 };
 
-/* Writes d's config, as daemon_start does. */
-static void
-write_config(struct daemon *d)
-{
-	FILE *f;
-
-	snprintf(d->cfg, sizeof(d->cfg), "%s/vhostd.json", d->dir);
-	assert_non_null(f = fopen(d->cfg, "w"));
-	fprintf(f, "{\n  \"runtime_dir\": \"%s\"%s,\n  \"devices\": [%s\n  ]\n"
-	    "}\n", d->dir, d->global, d->json);
-	assert_int_equal(fclose(f), 0);
-}
-
 /*
  * The child's side of start(): the passed fds at 3, 4, ... (moved out of
  * the way first, in case one already sits where another must go), every
@@ -124,7 +111,7 @@ child_exec(struct daemon *d, const struct run *r)
 static void
 start(struct daemon *d, const struct run *r)
 {
-	write_config(d);
+	daemon_write_config(d);
 	assert_int_not_equal(d->pid = fork(), -1);
 	if (d->pid == 0)
 		child_exec(d, r);
@@ -160,14 +147,6 @@ stop(struct daemon *d)
 		daemon_log_dump(d);
 		fail_msg("vhostd exited with %d after SIGTERM", rc);
 	}
-}
-
-static bool
-is_socket(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 /*
@@ -365,7 +344,7 @@ test_notify_ready_watchdog(void **state)
 	}
 	/* At READY=1 every socket is there and listening. */
 	for (i = 0; i < d->ndevs; i++)
-		if (!is_socket(d->sock[i]) || !listening(d->sock[i]))
+		if (!path_is_socket(d->sock[i]) || !listening(d->sock[i]))
 			fail_msg("READY=1 came before %s accepted connections",
 			    d->sock[i]);
 	assert_int_equal(before, 0);
@@ -509,7 +488,7 @@ test_activation_served(void **state)
 	served(d->sock[0]);
 	served(other);
 	served(d->sock[2]);
-	assert_false(is_socket(d->sock[1]));
+	assert_false(path_is_socket(d->sock[1]));
 	assert_int_equal(stat(d->sock[0], &st1), 0);
 	assert_true(st0.st_ino == st1.st_ino);
 	assert_true(daemon_log_has(d, 0, "vm1-rng: serving the socket passed "
@@ -517,9 +496,9 @@ test_activation_served(void **state)
 	assert_true(daemon_log_has(d, 0, "vm2-rng: serving the socket passed "
 	    "by systemd", "fd 4 \"vm2-rng\"", "instead of", NULL));
 	stop(d);
-	assert_true(is_socket(d->sock[0]));
-	assert_true(is_socket(other));
-	assert_false(is_socket(d->sock[2]));
+	assert_true(path_is_socket(d->sock[0]));
+	assert_true(path_is_socket(other));
+	assert_false(path_is_socket(d->sock[2]));
 
 	/* A restart of vhostd under a waiting front-end. */
 	assert_non_null(v = vuf_connect(d->sock[0], 0));
@@ -604,7 +583,7 @@ test_activation_later(void **state)
 	d->ndevs = 0;
 	daemon_add(d, "rng", "vm1-rng", ", \"max_bytes\": 100000");
 	daemon_add(d, "rng", "vm2-rng", ", \"max_bytes\": 100000");
-	write_config(d);
+	daemon_write_config(d);
 	j = ctl_ok(d, "{\"version\": 1, \"cmd\": \"reload\"}\n");
 	assert_int_equal(json_array_size(json_object_get(j, "changed")), 2);
 	json_decref(j);
@@ -618,7 +597,7 @@ test_activation_later(void **state)
 	    "\"{\\\"id\\\": \\\"vm2-rng\\\", \\\"type\\\": \\\"rng\\\", "
 	    "\\\"socket\\\": \\\"vm2-rng.sock\\\"}\"}\n"));
 	served(other);
-	assert_false(is_socket(d->sock[1]));
+	assert_false(path_is_socket(d->sock[1]));
 
 	/* Another device on the path of a removed one's socket. */
 	json_decref(ctl_ok(d, "{\"version\": 1, \"cmd\": \"remove\", \"id\": "
@@ -631,8 +610,8 @@ test_activation_later(void **state)
 	assert_true(daemon_log_has(d, 0, "vm9-rng: serving the socket passed "
 	    "by systemd", "fd 3", NULL));
 	stop(d);
-	assert_true(is_socket(d->sock[0]));
-	assert_true(is_socket(other));
+	assert_true(path_is_socket(d->sock[0]));
+	assert_true(path_is_socket(other));
 	close(r.pass[0]);
 	close(r.pass[1]);
 	unlink(other);
@@ -754,7 +733,7 @@ test_activation_other_pid(void **state)
 	    NULL));
 	served(d->sock[0]);
 	stop(d);
-	assert_false(is_socket(d->sock[0]));
+	assert_false(path_is_socket(d->sock[0]));
 	close(r.pass[0]);
 	unlink(stray);
 }
@@ -825,8 +804,10 @@ test_print_capabilities(void **state)
 	char *out;
 	int status;
 
-	if (getenv("VHOSTD") == NULL || access(getenv("VHOSTD"), X_OK) != 0)
+	if (getenv("VHOSTD") == NULL || access(getenv("VHOSTD"), X_OK) != 0) {
+		print_message("VHOSTD unset or not executable: skipped\n");
 		skip();
+	}
 	out = run_capture(args, &status);
 	assert_int_equal(status, 0);
 	if ((caps = json_loads(out, JSON_REJECT_DUPLICATES, &e)) == NULL)

@@ -1521,14 +1521,6 @@ add_vsock(const char *id, uint64_t cid, uint32_t bufsize, const char *extra)
 	return i;
 }
 
-static bool
-is_sock(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 static void
 vs_start(void)
 {
@@ -1540,11 +1532,12 @@ vs_start(void)
 	deadline = now_ms() + 5000;
 	for (i = 0; i < E.d->ndevs; i++) {
 		snprintf(sp, sizeof(sp), "%s.seqpacket", E.uds[i]);
-		while (!is_sock(E.uds[i]) || !is_sock(sp)) {
+		while (!path_is_socket(E.uds[i]) || !path_is_socket(sp)) {
 			if (now_ms() >= deadline)
 				fail_msg("vhostd made no %s%s after 5 s",
-				    is_sock(E.uds[i]) ? sp : E.uds[i],
-				    is_sock(E.uds[i]) ? "" : " (uds_path)");
+				    path_is_socket(E.uds[i]) ? sp : E.uds[i],
+				    path_is_socket(E.uds[i]) ? "" :
+				    " (uds_path)");
 			sleep_ms(10);
 		}
 	}

@@ -124,8 +124,8 @@ daemon_add(struct daemon *d, const char *type, const char *id,
 	d->ndevs++;
 }
 
-static bool
-is_socket(const char *path)
+bool
+path_is_socket(const char *path)
 {
 	struct stat st;
 
@@ -230,32 +230,27 @@ daemon_start(struct daemon *d)
 		    getenv("VHOSTD"), strerror(errno));
 		_exit(127);
 	}
+	/* Up: every socket there, and main's "serving" line, which it logs
+	 * once done starting (after binding the sockets it opens its control
+	 * socket and signal fds and locks itself down). */
 	deadline = now_ms() + 10000 * daemon_slow();
-	for (i = 0; i < d->ndevs; i++) {
-		while (!is_socket(d->sock[i])) {
-			if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-				d->pid = 0;
-				daemon_log_dump(d);
-				fail_msg("vhostd exited (status %#x) before "
-				    "creating %s", status, d->sock[i]);
-			}
-			if (now_ms() > deadline)
-				fail_msg("no socket %s after %d s", d->sock[i],
-				    10 * daemon_slow());
-			sleep_ms(10);
-		}
-	}
-	/* The sockets exist before main is done starting (control socket,
-	 * signal fds, lockdown): its "serving" line says it is. */
-	while (serving_lines(d) <= served) {
+	for (;;) {
+		for (i = 0; i < d->ndevs && path_is_socket(d->sock[i]); i++)
+			;
+		if (i == d->ndevs && serving_lines(d) > served)
+			return;
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			d->pid = 0;
 			daemon_log_dump(d);
-			fail_msg("vhostd exited (status %#x) while starting",
-			    status);
+			fail_msg("vhostd exited (status %#x) %s%s", status,
+			    i < d->ndevs ? "before creating " : "while starting",
+			    i < d->ndevs ? d->sock[i] : "");
 		}
 		if (now_ms() > deadline) {
 			daemon_log_dump(d);
+			if (i < d->ndevs)
+				fail_msg("no socket %s after %d s", d->sock[i],
+				    10 * daemon_slow());
 			fail_msg("vhostd did not log \"serving\" within %d s",
 			    10 * daemon_slow());
 		}

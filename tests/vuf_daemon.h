@@ -90,6 +90,9 @@ bool	proc_maps_has(pid_t pid, const char *needle);
 /* Open fds of process pid; lists them to stderr if `show`. */
 int	proc_count_fds(pid_t pid, bool show);
 
+/* True if path is a socket file. */
+bool	path_is_socket(const char *path);
+
 /* Waits up to timeout_ms for process pid to hold at most `want` fds (the
  * last close of a connection, the last worker reaped); the count then. */
 int	proc_fds_settle(pid_t pid, int want, int timeout_ms);
