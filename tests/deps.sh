@@ -36,4 +36,5 @@ apt-get install -y -q --no-install-recommends \
 	mandoc groff-base \
 	qemu-system-x86 busybox-static cpio xz-utils \
 	clang libclang-rt-14-dev libelf1 \
-	procps psmisc valgrind
+	procps psmisc valgrind \
+	systemd
