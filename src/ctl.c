@@ -565,22 +565,11 @@ static bool
 ctl_allowed(int fd, const struct ucred *cred)
 {
 	const struct cfg_control *cc = &devset_cfg()->control;
-	gid_t *groups;
-	size_t i, n;
-	bool in = false;
 
 	if (cred->uid == 0 || (start_uid != 0 && cred->uid == start_uid))
 		return true;
-	if (!cc->admin_set)
-		return false;
-	if (cred->gid == cc->admin_gid)
-		return true;
-	if ((groups = util_peer_groups(fd, &n)) == NULL)
-		return false;
-	for (i = 0; i < n && !in; i++)
-		in = groups[i] == cc->admin_gid;
-	free(groups);
-	return in;
+	return cc->admin_set && util_peer_in_gids(fd, cred, &cc->admin_gid,
+	    1);
 }
 
 /* Refuses a peer with one error line (if its socket takes it now). */

@@ -860,26 +860,12 @@ static bool
 inst_peer_allowed(const struct inst *in, int fd, const struct ucred *cred)
 {
 	const struct dev_cfg *dc = in->cfg;
-	gid_t *groups;
-	size_t k, n;
 	unsigned i;
-	bool ok = false;
 
 	for (i = 0; i < dc->n_allow_uids; i++)
 		if (dc->allow_uids[i] == cred->uid)
 			return true;
-	for (i = 0; i < dc->n_allow_gids; i++)
-		if (dc->allow_gids[i] == cred->gid)
-			return true;
-	if (dc->n_allow_gids == 0)
-		return false;
-	if ((groups = util_peer_groups(fd, &n)) == NULL)
-		return false;
-	for (k = 0; k < n && !ok; k++)
-		for (i = 0; i < dc->n_allow_gids && !ok; i++)
-			ok = dc->allow_gids[i] == groups[k];
-	free(groups);
-	return ok;
+	return util_peer_in_gids(fd, cred, dc->allow_gids, dc->n_allow_gids);
 }
 
 /*

@@ -242,7 +242,8 @@ util_utf8_trim(const char *s, size_t len)
 	return cont < need ? i - 1 : len;
 }
 
-gid_t *
+/* The peer's supplementary groups: a malloc'ed array of *n, or NULL. */
+static gid_t *
 util_peer_groups(int fd, size_t *n)
 {
 	socklen_t len = 256 * sizeof(gid_t);
@@ -265,4 +266,24 @@ util_peer_groups(int fd, size_t *n)
 	}
 	free(g);
 	return NULL;
+}
+
+bool
+util_peer_in_gids(int fd, const struct ucred *cred, const gid_t *gids,
+    size_t n)
+{
+	gid_t *groups;
+	size_t i, k, ng;
+	bool in = false;
+
+	for (i = 0; i < n; i++)
+		if (gids[i] == cred->gid)
+			return true;
+	if (n == 0 || (groups = util_peer_groups(fd, &ng)) == NULL)
+		return false;
+	for (k = 0; k < ng && !in; k++)
+		for (i = 0; i < n && !in; i++)
+			in = gids[i] == groups[k];
+	free(groups);
+	return in;
 }

@@ -3,6 +3,7 @@
 #ifndef VHOSTD_UTIL_H
 #define VHOSTD_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,12 +44,14 @@ int	util_listen_unix(const char *who, const char *path, int type,
 	    uid_t uid, gid_t gid, mode_t mode);
 
 /*
- * The supplementary groups of the peer of the connected UNIX socket fd, as
- * the kernel recorded them when it connected (SO_PEERGROUPS), however many
- * there are: a malloc'ed array of *n gids, or NULL (*n 0) if they cannot
- * be had.
+ * Is the peer of the connected UNIX socket fd, whose SO_PEERCRED is cred,
+ * in one of the n groups gids: by its primary group, or by one of its
+ * supplementary groups as the kernel recorded them when it connected
+ * (SO_PEERGROUPS, however many there are)?  False if they cannot be had.
  */
-gid_t	*util_peer_groups(int fd, size_t *n);
+struct ucred;
+bool	util_peer_in_gids(int fd, const struct ucred *cred, const gid_t *gids,
+	    size_t n);
 
 /*
  * Copies the srclen bytes of src into dst (of len bytes, at least 1) as
