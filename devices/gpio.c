@@ -677,6 +677,18 @@ gpio_sim_size(uint32_t ngpio)
 	return 2 * (size_t)ngpio + 2;
 }
 
+/* The error of a sim chip file that a device set up after lockdown (a
+ * reload, vhostctl add) may not create or fill itself. */
+static void
+sim_not_made(const struct gpio_cfg *c, size_t size, const char *what,
+    char *err, size_t errlen)
+{
+	snprintf(err, errlen, "sim chip %s %s: a sim device set up after "
+	    "vhostd started (reload, vhostctl add) needs its chip file made "
+	    "first, %zu bytes (vhostd.json(5), The sim backend)", c->chip,
+	    what, size);
+}
+
 static int
 gpio_sim_open(struct gpio_cfg *c, int *fds, unsigned *nfds, char *err,
     size_t errlen)
@@ -699,11 +711,7 @@ gpio_sim_open(struct gpio_cfg *c, int *fds, unsigned *nfds, char *err,
 	if ((fd = dev_host_open(c->chip, O_RDWR | O_NOFOLLOW | O_NOCTTY)) ==
 	    -1) {
 		if (locked && errno == ENOENT) {
-			snprintf(err, errlen, "sim chip %s does not exist: a "
-			    "sim device set up after vhostd started (reload, "
-			    "vhostctl add) needs its chip file made first, "
-			    "%zu bytes (vhostd.json(5), The sim backend)",
-			    c->chip, size);
+			sim_not_made(c, size, "does not exist", err, errlen);
 			goto fail;
 		}
 		goto fail_errno;
@@ -716,10 +724,7 @@ gpio_sim_open(struct gpio_cfg *c, int *fds, unsigned *nfds, char *err,
 		goto fail;
 	}
 	if (st.st_size == 0 && locked) {
-		snprintf(err, errlen, "sim chip %s is empty: a sim device set "
-		    "up after vhostd started (reload, vhostctl add) needs its "
-		    "chip file made first, %zu bytes (vhostd.json(5), The sim "
-		    "backend)", c->chip, size);
+		sim_not_made(c, size, "is empty", err, errlen);
 		goto fail;
 	} else if (st.st_size == 0) {
 		if ((buf = malloc(size)) == NULL)

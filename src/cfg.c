@@ -1373,6 +1373,20 @@ cpulist_parse(const char *s, cpu_set_t *set)
 	return 0;
 }
 
+/* vhostd's CPU affinity now; with more CPUs than a cpu_set_t holds, every
+ * one we can name. */
+static void
+cfg_affinity_now(cpu_set_t *set)
+{
+	int c;
+
+	if (sched_getaffinity(0, sizeof(*set), set) == -1) {
+		CPU_ZERO(set);
+		for (c = 0; c < CFG_CPU_MAX; c++)
+			CPU_SET(c, set);
+	}
+}
+
 /* Reads which CPUs vhostd may run on, once per load: those online (if
  * the kernel says) and in the affinity it was started with. */
 static void
@@ -1380,21 +1394,15 @@ cfg_cpus_read(struct cfg_ctx *ctx)
 {
 	char buf[4096];
 	ssize_t n;
-	int fd, c;
+	int fd;
 
 	if (ctx->cpus_read)
 		return;
 	ctx->cpus_read = true;
 	if (start_affinity_kept)
 		ctx->affinity = start_affinity;
-	else if (sched_getaffinity(0, sizeof(ctx->affinity),
-	    &ctx->affinity) == -1) {
-		/* More CPUs than a cpu_set_t holds: every one we can
-		 * name is allowed. */
-		CPU_ZERO(&ctx->affinity);
-		for (c = 0; c < CFG_CPU_MAX; c++)
-			CPU_SET(c, &ctx->affinity);
-	}
+	else
+		cfg_affinity_now(&ctx->affinity);
 	if ((fd = open(cfg_cpu_online, O_RDONLY | O_CLOEXEC)) == -1)
 		return;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -1408,14 +1416,7 @@ cfg_cpus_read(struct cfg_ctx *ctx)
 void
 cfg_keep_affinity(void)
 {
-	int c;
-
-	if (sched_getaffinity(0, sizeof(start_affinity), &start_affinity) ==
-	    -1) {
-		CPU_ZERO(&start_affinity);
-		for (c = 0; c < CFG_CPU_MAX; c++)
-			CPU_SET(c, &start_affinity);
-	}
+	cfg_affinity_now(&start_affinity);
 	start_affinity_kept = true;
 }
 
